@@ -1,0 +1,30 @@
+"""Writes on users: the functions views, admin and commands call."""
+
+from django.contrib.auth import authenticate, login, logout
+from django.http import HttpRequest
+from rest_framework.authtoken.models import Token
+
+from apps.users.models import User
+
+
+def user_authenticate(*, request: HttpRequest, email: str, password: str) -> User | None:
+    user = authenticate(request, email=email, password=password)
+    return user if isinstance(user, User) else None
+
+
+def user_session_login(*, request: HttpRequest, user: User) -> None:
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+
+
+def user_session_logout(*, request: HttpRequest) -> None:
+    logout(request)
+
+
+def user_token_issue(*, user: User) -> str:
+    """Return the user's API token, creating it on first use."""
+    token, _ = Token.objects.get_or_create(user=user)
+    return token.key
+
+
+def user_token_revoke(*, user: User) -> None:
+    Token.objects.filter(user=user).delete()

@@ -1,0 +1,34 @@
+"""Production: refuses to start with an insecure value; HTTPS-only cookies and headers."""
+
+from .base import *  # noqa: F403
+from .base import ALLOWED_HOSTS, DEBUG, SECRET_KEY, env
+from .safety import InsecureSettingError, secret_key_weakness
+
+if DEBUG:
+    raise InsecureSettingError("DEBUG must be off in production; unset DEBUG or set DEBUG=false.")
+_weakness = secret_key_weakness(SECRET_KEY)
+if _weakness:
+    raise InsecureSettingError(f"SECRET_KEY {_weakness}.")
+if not ALLOWED_HOSTS:
+    raise InsecureSettingError("ALLOWED_HOSTS is empty; set it to the site's host names, comma-separated.")
+
+# HTTPS: nginx terminates TLS and says so in X-Forwarded-Proto (only nginx may set it).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+# The load balancer's probes come over plain HTTP to these paths and must not be redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+CSRF_COOKIE_HTTPONLY = True
+
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405
+
+# Static files get content hashes in their names so nginx can cache them for a year.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+}
