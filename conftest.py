@@ -40,4 +40,3 @@ def _isolated_cache():
         cache.delete_pattern("*")
     else:
         cache.clear()
-    yield

@@ -6,8 +6,8 @@ import os
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/keel")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379")
 
-from .base import *  # noqa: E402, F403
-from .base import env  # noqa: E402
+from .base import *  # noqa: F403
+from .base import env
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY", default="test-only-secret-key-with-enough-entropy-0123456789abcdef")

@@ -1,0 +1,36 @@
+import json
+import logging
+
+from django.urls import reverse
+
+from apps.core.logging import JsonFormatter, RequestIdFilter
+from apps.core.request_id import current_request_id
+
+
+def test_a_callers_request_id_is_returned(client):
+    response = client.get(reverse("healthz"), HTTP_X_REQUEST_ID="abc-123")
+    assert response["X-Request-ID"] == "abc-123"
+
+
+def test_a_request_id_is_generated_when_missing_or_malformed(client):
+    generated = client.get(reverse("healthz"))["X-Request-ID"]
+    replaced = client.get(reverse("healthz"), HTTP_X_REQUEST_ID="bad id\nwith newline")["X-Request-ID"]
+    assert len(generated) == 32
+    assert len(replaced) == 32
+    assert generated != replaced
+
+
+def test_json_log_lines_carry_the_request_id_and_extra_fields():
+    token = current_request_id.set("req-42")
+    try:
+        record = logging.LogRecord("keel", logging.INFO, __file__, 1, "hello %s", ("world",), None)
+        record.user_id = 7
+        RequestIdFilter().filter(record)
+        line = JsonFormatter().format(record)
+    finally:
+        current_request_id.reset(token)
+    payload = json.loads(line)
+    assert payload["message"] == "hello world"
+    assert payload["request_id"] == "req-42"
+    assert payload["user_id"] == 7
+    assert payload["level"] == "INFO"
