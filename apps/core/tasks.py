@@ -1,0 +1,23 @@
+"""How Keel queues work: after the data is committed, and never failing the caller."""
+
+import logging
+from functools import partial
+from typing import Any
+
+from celery import Task
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def _send(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    try:
+        task.apply_async(args=args, kwargs=kwargs)
+    except Exception:
+        # The data is committed; a periodic sweep finds what this message would have done.
+        logger.exception("could not queue task %s; a periodic sweep will pick the work up", task.name)
+
+
+def enqueue(task: Task, *args: Any, **kwargs: Any) -> None:
+    """Queue `task` once the current transaction commits (at once outside a transaction)."""
+    transaction.on_commit(partial(_send, task, args, kwargs))
