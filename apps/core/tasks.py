@@ -7,6 +7,8 @@ from typing import Any
 from celery import Task
 from django.db import transaction
 
+from apps.core import metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -14,6 +16,7 @@ def _send(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     try:
         task.apply_async(args=args, kwargs=kwargs)
     except Exception:
+        metrics.incr("celery.enqueue.failed")
         # The data is committed; a periodic sweep finds what this message would have done.
         logger.exception("could not queue task %s; a periodic sweep will pick the work up", task.name)
 
