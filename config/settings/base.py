@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "csp",
     "apps.core",
     "apps.users",
+    "apps.articles",
 ]
 
 MIDDLEWARE = [
@@ -151,6 +152,18 @@ else:
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 DJANGO_REDIS_LOGGER = "apps.core.cache"
 
+# Autocomplete index: a Redis sorted set (database 2 by default); unset means database lookups.
+AUTOCOMPLETE_REDIS_URL = env(
+    "AUTOCOMPLETE_REDIS_URL", default=redis_url_for_db(REDIS_URL, 2) if REDIS_URL else ""
+)
+AUTOCOMPLETE_KEY_PREFIX = env("AUTOCOMPLETE_KEY_PREFIX", default=PROJECT_SLUG)
+
+# Articles: how long public list and detail responses stay cached (any change invalidates them).
+ARTICLES_CACHE_TIMEOUT = env.int("ARTICLES_CACHE_TIMEOUT", default=300)
+
+# The site's public address, for links in emails.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+
 # Sessions: read from the cache, written through to the database (a Redis outage loses nothing).
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
@@ -232,7 +245,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.PageNumberPaginationWithSize",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=20),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.errors.exception_handler",

@@ -9,9 +9,11 @@ matched with the server's log lines.
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core.request_id import current_request_id
@@ -31,6 +33,9 @@ def error_response(status: int, code: str, message: str) -> JsonResponse:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, reshaped. Anything DRF does not handle stays a 500: that is a bug."""
+    if isinstance(exc, DjangoValidationError):
+        # Services validate with Django's exception; to the client it is the same 400.
+        exc = exceptions.ValidationError(detail=as_serializer_error(exc))
     response = drf_exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response

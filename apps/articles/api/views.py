@@ -1,0 +1,138 @@
+"""The articles API: public reads (cached), authors' writes, and title autocomplete."""
+
+from dataclasses import asdict
+from typing import Any, cast
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.articles import autocomplete, selectors, services
+from apps.articles import cache as article_cache
+from apps.articles.api.serializers import (
+    ArticleListQuerySerializer,
+    ArticleScheduleSerializer,
+    ArticleSerializer,
+    ArticleUpdateSerializer,
+    ArticleWriteSerializer,
+    AutocompleteQuerySerializer,
+    AutocompleteResponseSerializer,
+)
+from apps.articles.models import Article
+from apps.users.models import User
+
+
+def _user(request: Request) -> User | None:
+    return request.user if isinstance(request.user, User) else None
+
+
+class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Article]):
+    serializer_class = ArticleSerializer
+    lookup_field = "slug"
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
+    def get_queryset(self) -> QuerySet[Article]:
+        if self.action == "list":
+            query = ArticleListQuerySerializer(data=self.request.query_params)
+            query.is_valid(raise_exception=True)
+            filters = query.validated_data
+            return selectors.article_list_published(
+                author_id=filters.get("author"),
+                published_after=filters.get("published_after"),
+                published_before=filters.get("published_before"),
+                ordering=filters["ordering"],
+            )
+        if self.action == "mine":
+            return selectors.article_list_for_author(author=cast(User, self.request.user))
+        return selectors.article_visible_to(user=_user(self.request))
+
+    def get_object(self) -> Article:
+        article = super().get_object()
+        if self.request.method not in permissions.SAFE_METHODS and article.author_id != self.request.user.pk:
+            raise PermissionDenied("Only the author can change this article.")
+        return article
+
+    @extend_schema(parameters=[ArticleListQuerySerializer])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        key = article_cache.response_key("list", request.get_full_path())
+        cached = article_cache.get(key)
+        if cached is not None:
+            return Response(cached)
+        response = super().list(request, *args, **kwargs)
+        article_cache.put(key, response.data)
+        return response
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        key = article_cache.response_key("detail", kwargs["slug"])
+        cached = article_cache.get(key)
+        if cached is not None:
+            return Response(cached)
+        article = self.get_object()
+        data = self.get_serializer(article).data
+        if article.is_published:
+            article_cache.put(key, data)
+        return Response(data)
+
+    @extend_schema(request=ArticleWriteSerializer, responses={201: ArticleSerializer})
+    def create(self, request: Request) -> Response:
+        payload = ArticleWriteSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        article = services.article_create(author=cast(User, request.user), **payload.validated_data)
+        return Response(ArticleSerializer(article).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ArticleUpdateSerializer, responses={200: ArticleSerializer})
+    def partial_update(self, request: Request, slug: str) -> Response:
+        payload = ArticleUpdateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        article = services.article_update(article=self.get_object(), **payload.validated_data)
+        return Response(ArticleSerializer(article).data)
+
+    @extend_schema(request=None, responses={204: None})
+    def destroy(self, request: Request, slug: str) -> Response:
+        services.article_delete(article=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: ArticleSerializer})
+    @action(detail=True, methods=["post"])
+    def publish(self, request: Request, slug: str) -> Response:
+        article = services.article_publish(article=self.get_object())
+        return Response(ArticleSerializer(article).data)
+
+    @extend_schema(request=None, responses={200: ArticleSerializer})
+    @action(detail=True, methods=["post"])
+    def unpublish(self, request: Request, slug: str) -> Response:
+        article = services.article_unpublish(article=self.get_object())
+        return Response(ArticleSerializer(article).data)
+
+    @extend_schema(request=ArticleScheduleSerializer, responses={200: ArticleSerializer})
+    @action(detail=True, methods=["post"])
+    def schedule(self, request: Request, slug: str) -> Response:
+        payload = ArticleScheduleSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        article = services.article_schedule(
+            article=self.get_object(), publish_at=payload.validated_data["publish_at"]
+        )
+        return Response(ArticleSerializer(article).data)
+
+    @extend_schema(parameters=[], responses={200: ArticleSerializer(many=True)})
+    @action(detail=False, methods=["get"], permission_classes=[permissions.IsAuthenticated])
+    def mine(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ArticleSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, required=True, description="Title prefix, any case.")],
+        responses={200: AutocompleteResponseSerializer},
+    )
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def autocomplete(self, request: Request) -> Response:
+        query = AutocompleteQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        suggestions, source = autocomplete.search(query.validated_data["q"])
+        return Response(
+            {"results": [asdict(suggestion) for suggestion in suggestions], "served_from": source}
+        )

@@ -1,0 +1,134 @@
+"""Realistic demo data, fast: bulk inserts in batches, one progress bar per kind."""
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.hashers import make_password
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.articles import cache as article_cache
+from apps.articles.models import Article
+from apps.core.progress import ProgressBar
+from apps.users.models import User
+
+BATCH_SIZE = 2_000
+WORDS = [
+    "async",
+    "cache",
+    "celery",
+    "django",
+    "queue",
+    "redis",
+    "nginx",
+    "gunicorn",
+    "postgres",
+    "index",
+    "scale",
+    "deploy",
+    "worker",
+    "beat",
+    "metrics",
+    "schema",
+    "token",
+    "session",
+    "replica",
+    "backup",
+    "latency",
+    "throughput",
+    "signal",
+    "router",
+    "template",
+    "migration",
+    "upgrade",
+    "pattern",
+    "service",
+    "selector",
+    "factory",
+    "fixture",
+    "release",
+    "rollback",
+    "monitor",
+]
+
+
+def _title(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 7))).capitalize()
+
+
+def _lifecycle(rng: random.Random, now: datetime) -> tuple[str, datetime | None, datetime | None]:
+    """Nine in ten published over the past year, the rest scheduled for the coming days or drafts."""
+    roll = rng.random()
+    if roll < 0.9:
+        return Article.Status.PUBLISHED, now - timedelta(minutes=rng.randint(1, 60 * 24 * 365)), None
+    if roll < 0.95:
+        return Article.Status.SCHEDULED, None, now + timedelta(hours=rng.randint(1, 72))
+    return Article.Status.DRAFT, None, None
+
+
+class Command(BaseCommand):
+    help = "Create demo users and articles (most published, some scheduled or draft)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--articles", type=int, default=1_000, help="How many articles (default 1000).")
+        parser.add_argument("--users", type=int, default=20, help="How many authors (default 20).")
+        parser.add_argument("--seed", type=int, default=None, help="Random seed, for repeatable data.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        rng = random.Random(options["seed"])  # noqa: S311 - demo data, not secrets
+        run = f"{timezone.now():%Y%m%d%H%M%S}{rng.randrange(1000):03d}"
+        # One hash for every demo user: hashing each would take minutes at Argon2's cost.
+        password = make_password("demo-password")
+        users_progress = ProgressBar(options["users"], "Users   ")
+        with transaction.atomic():
+            authors = []
+            for start in range(0, options["users"], BATCH_SIZE):
+                size = min(BATCH_SIZE, options["users"] - start)
+                new_users = [
+                    User(
+                        email=f"demo-{run}-{start + i}@example.com",
+                        first_name=rng.choice(WORDS).title(),
+                        last_name="Demo",
+                        password=password,
+                    )
+                    for i in range(size)
+                ]
+                authors += User.objects.bulk_create(new_users)
+                users_progress.advance(size)
+        users_progress.finish()
+        if not authors:
+            return
+
+        now = timezone.now()
+        articles_progress = ProgressBar(options["articles"], "Articles")
+        for start in range(0, options["articles"], BATCH_SIZE):
+            size = min(BATCH_SIZE, options["articles"] - start)
+            articles: list[Article] = []
+            for i in range(size):
+                title = _title(rng)
+                status, published_at, publish_at = _lifecycle(rng, now)
+                articles.append(
+                    Article(
+                        title=title,
+                        slug=f"{slugify(title)[:180]}-{run}-{start + i}",
+                        body="\n\n".join(_title(rng) + "." for _ in range(5)),
+                        author=rng.choice(authors),
+                        status=status,
+                        published_at=published_at,
+                        publish_at=publish_at,
+                        author_notified_at=published_at,
+                    )
+                )
+            Article.objects.bulk_create(articles)
+            articles_progress.advance(size)
+        articles_progress.finish()
+        article_cache.invalidate()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Created {len(authors)} user(s) and {options['articles']} article(s). "
+                "Run `manage.py rebuild_autocomplete` to index their titles."
+            )
+        )

@@ -1,0 +1,37 @@
+"""Server-rendered pages. Links come from {% url %} in the templates, redirects from reverse()."""
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from apps.articles import selectors
+from apps.articles.models import Article
+
+PAGE_SIZE = 20
+RECENTLY_VIEWED_SESSION_KEY = "articles:recently_viewed"
+RECENTLY_VIEWED_LIMIT = 5
+
+
+@require_GET
+def article_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.article_list_published(), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "articles/article_list.html", {"page": page})
+
+
+def _remember_viewed(request: HttpRequest, article: Article) -> list[int]:
+    """Keep the last few article ids in the session, newest first; return the ones before this."""
+    previous = [pk for pk in request.session.get(RECENTLY_VIEWED_SESSION_KEY, []) if pk != article.pk]
+    request.session[RECENTLY_VIEWED_SESSION_KEY] = [article.pk, *previous][:RECENTLY_VIEWED_LIMIT]
+    return previous[: RECENTLY_VIEWED_LIMIT - 1]
+
+
+@require_GET
+def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    article = get_object_or_404(selectors.article_list_published(), slug=slug)
+    previous_ids = _remember_viewed(request, article)
+    by_id = selectors.article_list_published().in_bulk(previous_ids)
+    recently_viewed = [by_id[pk] for pk in previous_ids if pk in by_id]
+    return render(
+        request, "articles/article_detail.html", {"article": article, "recently_viewed": recently_viewed}
+    )
