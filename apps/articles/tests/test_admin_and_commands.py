@@ -1,0 +1,48 @@
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from apps.articles.models import Article
+from apps.articles.tests.factories import ArticleFactory
+from apps.users.models import User
+from apps.users.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client_logged_in(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_admin_publish_and_unpublish_actions_go_through_the_services(admin_client_logged_in, mailoutbox):
+    drafts = ArticleFactory.create_batch(2)
+    changelist = reverse("admin:articles_article_changelist")
+    response = admin_client_logged_in.post(
+        changelist, {"action": "publish", "_selected_action": [draft.pk for draft in drafts]}, follow=True
+    )
+    assert response.status_code == 200
+    assert set(Article.objects.values_list("status", flat=True)) == {"published"}
+    admin_client_logged_in.post(changelist, {"action": "unpublish", "_selected_action": [drafts[0].pk]})
+    drafts[0].refresh_from_db()
+    assert drafts[0].status == "draft"
+
+
+def test_admin_changelist_searches_and_filters(admin_client_logged_in):
+    ArticleFactory(title="Findable piece", published=True)
+    response = admin_client_logged_in.get(
+        reverse("admin:articles_article_changelist"), {"q": "Findable", "status__exact": "published"}
+    )
+    assert response.status_code == 200
+    assert "Findable piece" in response.content.decode()
+
+
+def test_seed_demo_creates_the_requested_users_and_articles(capsys):
+    call_command("seed_demo", articles=250, users=5, seed=1)
+    assert User.objects.filter(email__startswith="demo-").count() == 5
+    assert Article.objects.count() == 250
+    assert Article.objects.published().count() > 200
+    output = capsys.readouterr()
+    assert "Created 5 user(s) and 250 article(s)." in output.out
+    assert "Articles [" in output.err  # the progress bar
