@@ -47,6 +47,10 @@ run: migrate ## Run the development server on 127.0.0.1:$PORT (embedded defaults
 test: install ## Run the test suite against the real PostgreSQL and Redis
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+.PHONY: test-fast
+test-fast: install ## The suite without the tests that start real processes (worker, nginx, copies of the repo)
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
 .PHONY: lint
 lint: install ## ruff, ruff format --check, mypy, makemigrations --check, check --deploy
 	$(BIN)/ruff check .
@@ -59,6 +63,20 @@ lint: install ## ruff, ruff format --check, mypy, makemigrations --check, check 
 fmt: install ## Format the code and fix what ruff can fix
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+.PHONY: migrations
+migrations: install ## Make migrations for changed models
+	$(MANAGE) makemigrations
+
+.PHONY: app
+app: install ## Create apps/NAME in the house style, installed and routed (make app NAME=inventory)
+	@test -n "$(NAME)" || { echo "usage: make app NAME=<name>, e.g. make app NAME=inventory" >&2; exit 2; }
+	$(MANAGE) add_app $(NAME)
+
+.PHONY: rename
+rename: install ## Rename the project for a fork (make rename NAME=acme)
+	@test -n "$(NAME)" || { echo "usage: make rename NAME=<slug>, e.g. make rename NAME=acme" >&2; exit 2; }
+	$(MANAGE) rename_project $(NAME)
 
 .PHONY: superuser
 superuser: migrate ## Create an admin user interactively

@@ -3,19 +3,16 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from apps.core import views as core_views
+from config import project_apps
 
-api_v1_patterns = [
-    path("", include("apps.users.api.urls")),
-    path("", include("apps.articles.api.urls")),
-]
+api_v1_patterns = [path("", include(module)) for module in project_apps.api_url_modules()]
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="articles:list"), name="home"),
-    path("articles/", include("apps.articles.urls")),
+    path("", core_views.home, name="home"),
+    *(path(prefix, include(module)) for prefix, module in project_apps.page_url_modules()),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path(settings.ADMIN_URL, admin.site.urls),

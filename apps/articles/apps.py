@@ -5,3 +5,4 @@ class ArticlesConfig(AppConfig):
     name = "apps.articles"
     label = "articles"
     verbose_name = "Articles"
+    menu = ("Articles", "articles:list")

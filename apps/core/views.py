@@ -1,6 +1,7 @@
 """Health endpoints and the error handlers that give API paths JSON bodies."""
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -9,6 +10,11 @@ from apps.core.api.errors import error_response
 from apps.core.health import run_checks
 
 API_PATH_PREFIX = "/api/"
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/home.html")
 
 
 @never_cache

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import environ
 
+from config import project_apps
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -49,9 +51,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "csp",
-    "apps.core",
-    "apps.users",
-    "apps.articles",
+    # Every apps/<name>/ with an apps.py: `make app` adds one, deleting the folder drops it.
+    *project_apps.discover(),
 ]
 
 MIDDLEWARE = [
@@ -78,6 +79,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apps.core.navigation.menu",
             ],
         },
     },

@@ -1,0 +1,136 @@
+"""Forking Keel: a new app, a rename, and dropping the reference app, each in a copy of the repository."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.integration
+
+
+def run(cwd: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        # The copy's own test database, so it never meets this run's.
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/fork_{os.getpid()}_{cwd.name}",
+        "DJANGO_SETTINGS_MODULE": "config.settings.development",
+    }
+    env.pop("PYTEST_ADDOPTS", None)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        pytest.fail(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """The tracked files of this checkout, committed in a fresh repository, sharing our virtualenv."""
+    copy = tmp_path / "fork"
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
+    for name in filter(None, files.stdout.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / name)
+    for shared in (".venv", ".uv"):
+        if (ROOT / shared).exists():
+            (copy / shared).symlink_to(ROOT / shared)
+    run(copy, "git", "init", "-q")
+    run(copy, "git", "add", "-A")
+    run(copy, "git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "fork")
+    return copy
+
+
+def git_status(copy: Path) -> str:
+    return run(copy, "git", "status", "--porcelain").stdout
+
+
+def test_make_app_creates_an_installed_routed_app_whose_tests_pass(repo_copy):
+    run(repo_copy, "make", "app", "NAME=inventory")
+    app = repo_copy / "apps" / "inventory"
+    for part in (
+        "apps.py",
+        "models.py",
+        "admin.py",
+        "services.py",
+        "selectors.py",
+        "tasks.py",
+        "api/serializers.py",
+        "api/views.py",
+        "api/urls.py",
+        "tests/factories.py",
+        "migrations/0001_initial.py",
+    ):
+        assert (app / part).is_file(), part
+    assert 'name = "apps.inventory"' in (app / "apps.py").read_text()
+    run(repo_copy, ".venv/bin/pytest", "-q", "-p", "no:cacheprovider", "apps/inventory")
+    schema = run(repo_copy, ".venv/bin/python", "manage.py", "spectacular", "--format", "openapi-json").stdout
+    assert '"/api/v1/inventory/"' in schema
+    run(repo_copy, ".venv/bin/ruff", "check", "apps/inventory")
+    run(repo_copy, ".venv/bin/python", "manage.py", "makemigrations", "--check", "--dry-run")
+
+
+def test_make_app_refuses_bad_or_clashing_names_and_changes_nothing(repo_copy):
+    refusals = {"Bad-Name": "lowercase", "articles": "already exists", "auth": "label", "class": "reserved"}
+    for name, reason in refusals.items():
+        result = run(repo_copy, ".venv/bin/python", "manage.py", "add_app", name, check=False)
+        assert result.returncode != 0, name
+        assert reason in result.stderr, result.stderr
+    assert run(repo_copy, "make", "app", check=False).returncode == 2  # no NAME: usage
+    assert git_status(repo_copy) == ""
+
+
+def test_make_rename_renames_the_project_everywhere_and_only_once(repo_copy):
+    old = run(
+        repo_copy,
+        ".venv/bin/python",
+        "-c",
+        "import tomllib; print(tomllib.load(open('pyproject.toml', 'rb'))['project']['name'])",
+    ).stdout.strip()
+    assert run(repo_copy, "make", "rename", "NAME=Not A Slug", check=False).returncode != 0
+    assert git_status(repo_copy) == ""
+
+    run(repo_copy, "make", "rename", "NAME=acme")
+    leftovers = run(repo_copy, "git", "grep", "-n", "-w", old, check=False).stdout
+    assert leftovers == ""
+    assert 'name = "acme"' in (repo_copy / "pyproject.toml").read_text()
+    assert (repo_copy / "README.md").read_text().startswith("# Acme\n")
+    slug = run(
+        repo_copy,
+        ".venv/bin/python",
+        "manage.py",
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; print(settings.PROJECT_SLUG)",
+    ).stdout.strip()
+    assert slug == "acme"
+
+    first_diff = run(repo_copy, "git", "diff").stdout
+    again = run(repo_copy, ".venv/bin/python", "manage.py", "rename_project", "acme")
+    assert "already named" in again.stdout
+    assert run(repo_copy, "git", "diff").stdout == first_diff
+    run(repo_copy, ".venv/bin/python", "manage.py", "check")
+    run(repo_copy, ".venv/bin/pytest", "-q", "-p", "no:cacheprovider", "apps/users", "tests/test_urls.py")
+
+
+def test_dropping_the_reference_app_by_deleting_its_folder_leaves_a_passing_suite(repo_copy):
+    shutil.rmtree(repo_copy / "apps" / "articles")
+    run(repo_copy, ".venv/bin/python", "manage.py", "check")
+    run(repo_copy, ".venv/bin/python", "manage.py", "makemigrations", "--check", "--dry-run")
+    # Everything but the tests that start processes, which do not involve the reference app.
+    run(
+        repo_copy,
+        ".venv/bin/pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "not integration",
+        "apps",
+        "tests",
+    )
