@@ -1,5 +1,6 @@
 """Health endpoints and the error handlers that give API paths JSON bodies."""
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views import defaults
@@ -57,6 +58,17 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
         return error_response(404, "not_found", f"No API endpoint at {request.path}.")
     return defaults.page_not_found(request, exception)
+
+
+def locked_out(
+    request: HttpRequest, credentials: dict | None = None, *args: object, **kwargs: object
+) -> HttpResponse:
+    """django-axes' answer to a locked-out login, in the API's error shape on API paths."""
+    minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+    message = f"Too many failed logins; try again in {minutes} minute(s)."
+    if _is_api(request):
+        return error_response(429, "locked_out", message)
+    return HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -8,7 +8,8 @@ from apps.users.models import User
 
 
 def user_authenticate(*, request: HttpRequest, email: str, password: str) -> User | None:
-    user = authenticate(request, email=email, password=password)
+    # `username` is what authenticate() maps to USERNAME_FIELD, and what django-axes counts by.
+    user = authenticate(request, username=email, password=password)
     return user if isinstance(user, User) else None
 
 

@@ -7,6 +7,7 @@ The profiles (development, test, production) only change defaults, never code pa
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "csp",
+    "axes",
     # Every apps/<name>/ with an apps.py: `make app` adds one, deleting the folder drops it.
     *project_apps.discover(),
 ]
@@ -67,6 +69,14 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: it turns a lockout raised during login into a 429.
+    "axes.middleware.AxesMiddleware",
+]
+
+# Authentication: django-axes first, so a locked-out client is refused before its password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 TEMPLATES = [
@@ -236,6 +246,30 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default=f"{PROJECT_SLUG}@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# Trusted proxies in front of the app (1 behind Keel's nginx). X-Forwarded-For is believed only
+# this many hops deep, so a client cannot pick its own address by sending the header.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
+# Brute-force protection (django-axes): failed logins are counted in the cache per username and
+# client address together, so an attacker cannot lock a victim out from elsewhere, and a lockout
+# ends after the cool-off instead of needing an administrator.
+# An in-process cache would count per worker process, so without Redis the database counts.
+AXES_HANDLER = (
+    "axes.handlers.cache.AxesCacheHandler"
+    if CACHE_REDIS_URL
+    else "axes.handlers.database.AxesDatabaseHandler"
+)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("AXES_COOLOFF_SECONDS", default=15 * 60))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The keyword every login passes to authenticate() (its default, USERNAME_FIELD, would be "email").
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_CLIENT_IP_CALLABLE = "apps.core.client_ip.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "apps.core.views.locked_out"
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+
 # Django REST framework: versioned under /api/v1/, one error shape, throttled on the cache.
 REST_FRAMEWORK = {
     "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.NamespaceVersioning",
@@ -260,8 +294,8 @@ REST_FRAMEWORK = {
         "user": env("API_THROTTLE_USER", default="1000/minute"),
         "login": env("API_THROTTLE_LOGIN", default="10/minute"),
     },
-    # Trusted proxies in front of the app (nginx = 1); throttles key on the real client IP.
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    # Throttles key on the real client address, trusting the same proxy depth as the lockouts.
+    "NUM_PROXIES": NUM_PROXIES,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
