@@ -47,3 +47,22 @@ def silent_server() -> Iterator[int]:
         for connection in accepted:
             connection.close()
         server.close()
+
+
+def wait_for_http(url: str, timeout: float = 30.0) -> None:
+    """Poll `url` until it answers at all (any status), or fail after `timeout` seconds."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {timeout}s") from None
+            time.sleep(0.2)
