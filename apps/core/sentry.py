@@ -1,6 +1,6 @@
 """Error tracking with Sentry, switched on by SENTRY_DSN. Imported by the settings, so no models here."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sentry_sdk
 from sentry_sdk.integrations.celery import CeleryIntegration
@@ -8,8 +8,11 @@ from sentry_sdk.integrations.django import DjangoIntegration
 
 from apps.core.request_id import current_request_id
 
+if TYPE_CHECKING:
+    from sentry_sdk._types import Event
 
-def _tag_request_id(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+
+def _tag_request_id(event: "Event", hint: dict[str, Any]) -> "Event":
     """Every event carries the request id (or the id of the request that queued the task)."""
     request_id = current_request_id.get()
     if request_id != "-":
