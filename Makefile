@@ -78,6 +78,15 @@ rename: install ## Rename the project for a fork (make rename NAME=acme)
 	@test -n "$(NAME)" || { echo "usage: make rename NAME=<slug>, e.g. make rename NAME=acme" >&2; exit 2; }
 	$(MANAGE) rename_project $(NAME)
 
+.PHONY: backup
+backup: install ## Back up the PostgreSQL database into BACKUP_DIR (pg_dump, keeps BACKUP_KEEP)
+	$(MANAGE) db_backup
+
+.PHONY: restore
+restore: install ## Restore a backup into an empty database (make restore FILE=backups/x.dump [FORCE=1])
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=<backup .dump file> [FORCE=1]" >&2; exit 2; }
+	$(MANAGE) db_restore $(FILE) $(if $(FORCE),--force)
+
 .PHONY: superuser
 superuser: migrate ## Create an admin user interactively
 	$(MANAGE) createsuperuser

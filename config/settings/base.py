@@ -232,6 +232,10 @@ STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 
+# Backups (make backup): where pg_dump files go and how many of the newest are kept.
+BACKUP_DIR = Path(env("BACKUP_DIR", default=str(BASE_DIR / "backups")))
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=7)
+
 # Email: console in development; SMTP (or any backend) from EMAIL_URL.
 EMAIL_URL = env("EMAIL_URL", default="consolemail://")
 _email = env.email_url_config(EMAIL_URL)

@@ -1,0 +1,70 @@
+"""`make backup`: a timestamped pg_dump (custom format) into BACKUP_DIR, keeping the newest BACKUP_KEEP."""
+
+import os
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+
+def postgres_environment(alias: str = "default") -> tuple[dict[str, str], str]:
+    """libpq's variables for the database, so no password ever appears on a command line."""
+    database = settings.DATABASES[alias]
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        raise CommandError(
+            "Backups use pg_dump and need PostgreSQL (DATABASE_URL=postgres://...). "
+            "For SQLite, copy the database file; for MariaDB, use mariadb-dump."
+        )
+    env = dict(os.environ)
+    for variable, key in (
+        ("PGHOST", "HOST"),
+        ("PGPORT", "PORT"),
+        ("PGUSER", "USER"),
+        ("PGPASSWORD", "PASSWORD"),
+    ):
+        if database.get(key):
+            env[variable] = str(database[key])
+    return env, str(database["NAME"])
+
+
+def backup_files(directory: Path, database_name: str) -> list[Path]:
+    """This database's backups, oldest first (the timestamp in the name sorts by time)."""
+    return sorted(directory.glob(f"{settings.PROJECT_SLUG}-{database_name}-*.dump"))
+
+
+class Command(BaseCommand):
+    help = "Back up the database with pg_dump into BACKUP_DIR, keeping the newest BACKUP_KEEP files."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        env, name = postgres_environment()
+        connections.close_all()
+        directory = Path(settings.BACKUP_DIR)
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = directory / f"{settings.PROJECT_SLUG}-{name}-{stamp}.dump"
+        partial = target.with_suffix(".dump.partial")
+        self.stdout.write(f"Backing up database {name!r} to {target} ...")
+        result = subprocess.run(
+            ["pg_dump", "--format=custom", "--no-owner", f"--file={partial}", name],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            partial.unlink(missing_ok=True)
+            raise CommandError(f"pg_dump failed: {result.stderr.strip()}")
+        # Renamed only once complete, so an interrupted dump never passes for a backup.
+        partial.rename(target)
+        removed = backup_files(directory, name)[: -settings.BACKUP_KEEP]
+        for old in removed:
+            old.unlink()
+        size_kib = target.stat().st_size / 1024
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Backup written: {target} ({size_kib:,.0f} KiB); removed {len(removed)} older."
+            )
+        )
