@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import kombu.pools
+
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +119,8 @@ def celery_env(
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "CACHE_KEY_PREFIX": "keel-celery-test",
         "LOG_FORMAT": "text",
+        # The suite has run Django's system checks already; each process would take seconds more.
+        "CELERY_SKIP_CHECKS": "1",
         **extra,
     }
 
@@ -124,9 +128,14 @@ def celery_env(
 class CeleryProcess:
     """A running `celery worker` or `celery beat`, with its log."""
 
-    def __init__(self, process: subprocess.Popen[Any], log_path: Path) -> None:
+    def __init__(self, process: subprocess.Popen[Any], log_path: Path, ready: str) -> None:
         self.process = process
         self.log_path = log_path
+        self.ready = ready
+
+    def wait_until_ready(self, timeout: float = 90) -> None:
+        # Generous: a cold start imports Django and Celery, slow on a busy machine.
+        self.wait_for_log(self.ready, timeout=timeout)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -151,11 +160,8 @@ class CeleryProcess:
         stop_process_group(self.process)
 
 
-@contextmanager
-def celery(
-    kind: str, env: dict[str, str], log_dir: Path, *args: str, ready: str | None = None
-) -> Iterator[CeleryProcess]:
-    """Start `celery -A config <kind> *args` and wait for its ready line."""
+def start_celery(kind: str, env: dict[str, str], log_dir: Path, *args: str) -> CeleryProcess:
+    """Start `celery -A config <kind> *args` in its own process group; does not wait for it."""
     log_path = log_dir / f"{kind}-{uuid.uuid4().hex[:8]}.log"
     command = [sys.executable, "-m", "celery", "-A", "config", kind, "--loglevel=INFO", *args]
     if kind == "worker":
@@ -164,9 +170,15 @@ def celery(
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    started = CeleryProcess(process, log_path)
+    return CeleryProcess(process, log_path, ready="ready." if kind == "worker" else "beat: Starting...")
+
+
+@contextmanager
+def celery(kind: str, env: dict[str, str], log_dir: Path, *args: str) -> Iterator[CeleryProcess]:
+    """A running worker or beat, stopped at the end; waits until it is ready."""
+    started = start_celery(kind, env, log_dir, *args)
     try:
-        started.wait_for_log(ready or ("ready." if kind == "worker" else "beat: Starting..."), timeout=60)
+        started.wait_until_ready()
         yield started
     finally:
         started.stop()
@@ -181,8 +193,7 @@ def publishing_to(broker_url: str) -> Iterator[None]:
 
     def reset_pools() -> None:
         # The app caches its connection pools on first use; drop them so the new URL is used.
-        if app._pool is not None:
-            app._pool.force_close_all()
+        kombu.pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
 

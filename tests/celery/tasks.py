@@ -22,14 +22,15 @@ def effects() -> redis.Redis:
 
 @keel_task
 def record_effect(key: str, hold_seconds: float = 0) -> None:
-    """Apply an effect exactly once however often it is delivered, then hold the worker."""
+    """Apply an effect exactly once however often it is delivered; the first delivery then holds."""
     store = effects()
-    store.incr(f"{key}:attempts")
+    attempt = store.incr(f"{key}:attempts")
     logger.info("recording effect %s", key)
     # Idempotent: the effect is a SET NX, so a redelivered message cannot apply it twice.
     if store.set(f"{key}:effect", "done", nx=True):
         store.incr(f"{key}:applied")
-    time.sleep(hold_seconds)
+    if attempt == 1:
+        time.sleep(hold_seconds)
     store.incr(f"{key}:completed")
 
 
