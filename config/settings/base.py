@@ -347,8 +347,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "core.beat-heartbeat": {
         "task": "apps.core.tasks.beat_heartbeat",
         "schedule": float(BEAT_HEARTBEAT_INTERVAL),
-        # A heartbeat that waited in the queue longer than an interval says nothing about beat.
-        "options": {"expire_seconds": BEAT_HEARTBEAT_INTERVAL},
+        # Heartbeats queued while no worker runs are useless once /readyz would call them stale.
+        "options": {"expire_seconds": BEAT_HEARTBEAT_MAX_AGE},
     },
 }
 

@@ -15,6 +15,9 @@ from tests.processes import CeleryProcess, celery, celery_env, publishing_to, wa
 WORKER_ARGS = ("--concurrency=1", "--include=tests.celery.tasks")
 MAX_DELIVERIES = 3
 
+# All marked alike, so pytest-django keeps this module's tests together and the worker starts once.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 @pytest.fixture(scope="module")
 def worker(database, redis_port, log_dir) -> Iterator[CeleryProcess]:
@@ -29,7 +32,6 @@ def broker(redis_port) -> Iterator[None]:
         yield
 
 
-@pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("broker")
 def test_a_queued_task_runs_on_the_worker_and_its_effect_is_visible(worker):
     sessions = import_module(settings.SESSION_ENGINE).SessionStore
