@@ -73,7 +73,8 @@ beat: need-broker migrate ## Run Celery beat: the schedule in code, synced into 
 
 .PHONY: test
 test: install ## Run the test suite against the real PostgreSQL and Redis
-	$(BIN)/pytest $(PYTEST_ARGS)
+	@# The exported development profile must not leak into the suite (pytest-django prefers the env).
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: install ## ruff, ruff format --check, mypy, makemigrations --check, check --deploy

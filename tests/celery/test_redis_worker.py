@@ -1,6 +1,6 @@
 """A real worker on a private Redis broker: tasks run, survive a killed worker, and carry request ids."""
 
-import uuid
+import time
 from collections.abc import Iterator
 from importlib import import_module
 
@@ -59,27 +59,32 @@ def test_worker_log_lines_carry_the_request_id_of_the_request_that_queued_the_ta
     worker.wait_for_log("tests.celery.tasks [req-7f3a] recording effect logged", timeout=5)
 
 
-@pytest.mark.usefixtures("broker")
 def test_a_task_whose_worker_is_killed_mid_run_is_redelivered_and_applies_its_effect_once(
     database, redis_port, log_dir, effects
 ):
-    queue = f"killed-{uuid.uuid4().hex[:8]}"
+    # A broker database of its own: no other worker of this module sees or restores its messages.
+    broker_url = f"redis://127.0.0.1:{redis_port}/3"
+    visibility_timeout = 5
     # Short limits so the redelivery comes within seconds; the visibility timeout must exceed them.
     env = celery_env(
         database=database,
         redis_port=redis_port,
-        CELERY_TASK_DEFAULT_QUEUE=queue,
-        CELERY_VISIBILITY_TIMEOUT="5",
+        broker_url=broker_url,
+        CELERY_VISIBILITY_TIMEOUT=str(visibility_timeout),
         CELERY_TASK_TIME_LIMIT="4",
         CELERY_TASK_SOFT_TIME_LIMIT="3",
         TASK_RETRY_BACKOFF_MAX="2",
     )
     with celery("worker", env, log_dir, *WORKER_ARGS) as first:
-        record_effect.apply_async(args=["killed", 2.5], queue=queue)
+        with publishing_to(broker_url):
+            record_effect.delay("killed", 2.5)
         wait_until(lambda: effects.get("killed:applied"), timeout=30, what="the effect to be applied")
         first.kill()
+        killed_at = time.monotonic()
     assert effects.get("killed:completed") is None, "the task finished before its worker was killed"
 
+    # The broker hands the unacknowledged message out again once its visibility timeout has passed.
+    time.sleep(max(0.0, killed_at + visibility_timeout + 0.5 - time.monotonic()))
     with celery("worker", env, log_dir, *WORKER_ARGS):
         wait_until(
             lambda: effects.get("killed:completed"), timeout=60, what="the redelivered task to complete"
