@@ -38,3 +38,8 @@ def log_settings_module(sender: Any = None, **kwargs: Any) -> None:
         app.connection_for_read().as_uri(),
         settings.CELERY_TASK_DEFAULT_QUEUE,
     )
+    if "LocMemCache" in settings.CACHES["default"]["BACKEND"]:
+        logger.warning(
+            "the cache is private to each process (no REDIS_URL or CACHE_REDIS_URL): beat's heartbeat, "
+            "the once-per-slot lock and the redelivery bound cannot work across processes"
+        )

@@ -69,6 +69,8 @@ def check_broker() -> str:
 def check_beat() -> str:
     if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL:
         return "ok (eager, no beat)"
+    if "LocMemCache" in settings.CACHES["default"]["BACKEND"]:
+        raise RuntimeError("unknown: the cache is private to each process; set REDIS_URL or CACHE_REDIS_URL")
     last = last_heartbeat()
     if last is None:
         raise RuntimeError("no heartbeat recorded: are celery beat and a worker running?")

@@ -124,7 +124,12 @@ def redis_url_for_db(url: str, db: int) -> str:
 # never share an eviction policy with the cache's (see .env.example). Unset means embedded.
 REDIS_URL = env("REDIS_URL", default="")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
-CACHE_REDIS_URL = env("CACHE_REDIS_URL", default=redis_url_for_db(REDIS_URL, 0) if REDIS_URL else "")
+# With only a Redis broker configured, the cache goes to database 0 of the broker's server: beat's
+# heartbeat, the slot locks and the redelivery bound need a cache that every process shares.
+_broker_redis = env("CELERY_BROKER_URL", default="")
+_broker_redis = _broker_redis if urlsplit(_broker_redis).scheme in ("redis", "rediss") else ""
+_cache_server = REDIS_URL or (urlunsplit(urlsplit(_broker_redis)._replace(path="")) if _broker_redis else "")
+CACHE_REDIS_URL = env("CACHE_REDIS_URL", default=redis_url_for_db(_cache_server, 0) if _cache_server else "")
 
 # Cache: Redis when configured; IGNORE_EXCEPTIONS turns a Redis outage into cache misses.
 if CACHE_REDIS_URL:
