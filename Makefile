@@ -38,18 +38,47 @@ install: $(VENV)/.synced ## Create .venv and install the locked dependencies
 migrate: install ## Apply database migrations
 	$(MANAGE) migrate --no-input
 
+# A broker is configured when CELERY_BROKER_URL or REDIS_URL is set, in the environment or in .env.
+BROKER_CONFIGURED := $(shell [ -n "$$CELERY_BROKER_URL$$REDIS_URL" ] \
+	|| grep -qsE '^[[:space:]]*(export[[:space:]]+)?(CELERY_BROKER_URL|REDIS_URL)=[^[:space:]]' .env \
+	&& echo yes)
+CELERY := $(BIN)/celery -A config
+CELERY_LOGLEVEL ?= INFO
+
 .PHONY: run
-run: migrate ## Run the development server on 127.0.0.1:$PORT (embedded defaults unless .env says otherwise)
+run: migrate ## Run the development server on 127.0.0.1:$PORT, plus a worker and beat when a broker is configured
 	@echo "Keel is starting at http://127.0.0.1:$(PORT)/  (API docs: http://127.0.0.1:$(PORT)/api/docs/)"
+ifeq ($(BROKER_CONFIGURED),yes)
+	@echo "A broker is configured: a Celery worker and beat run beside the server. Ctrl-C stops all three."
+	@trap 'kill $$worker $$beat 2>/dev/null; wait' EXIT; \
+	$(CELERY) worker --loglevel=$(CELERY_LOGLEVEL) & worker=$$!; \
+	$(CELERY) beat --loglevel=$(CELERY_LOGLEVEL) & beat=$$!; \
 	$(MANAGE) runserver 127.0.0.1:$(PORT)
+else
+	@echo "No broker configured (CELERY_BROKER_URL, REDIS_URL): tasks run eagerly inside the server."
+	$(MANAGE) runserver 127.0.0.1:$(PORT)
+endif
+
+.PHONY: need-broker
+need-broker:
+	@[ "$(BROKER_CONFIGURED)" = yes ] || { echo "error: no broker configured; set CELERY_BROKER_URL or REDIS_URL in the environment or .env (without one, tasks run eagerly in the web process)" >&2; exit 2; }
+
+.PHONY: worker
+worker: need-broker migrate ## Run a Celery worker (needs CELERY_BROKER_URL or REDIS_URL)
+	$(CELERY) worker --loglevel=$(CELERY_LOGLEVEL)
+
+.PHONY: beat
+beat: need-broker migrate ## Run Celery beat: the schedule in code, synced into the database on start
+	$(CELERY) beat --loglevel=$(CELERY_LOGLEVEL)
 
 .PHONY: test
 test: install ## Run the test suite against the real PostgreSQL and Redis
-	$(BIN)/pytest $(PYTEST_ARGS)
+	@# The exported development profile must not leak into the suite (pytest-django prefers the env).
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-fast
 test-fast: install ## The suite without the tests that start real processes (worker, nginx, copies of the repo)
-	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: install ## ruff, ruff format --check, mypy, makemigrations --check, check --deploy

@@ -1,8 +1,11 @@
 """The Celery application: configured from Django settings (CELERY_ namespace)."""
 
+import logging
+import logging.config
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
 # Like wsgi.py: a worker started without DJANGO_SETTINGS_MODULE runs production settings,
 # which refuse to start when their variables are missing, instead of silently running development.
@@ -11,3 +14,32 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+logger = logging.getLogger("config.celery")
+
+
+@signals.setup_logging.connect
+def use_django_logging(**kwargs: Any) -> None:
+    """Workers and beat log through Django's LOGGING: same format, request ids, JSON in production."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@signals.worker_ready.connect
+@signals.beat_init.connect
+def log_settings_module(sender: Any = None, **kwargs: Any) -> None:
+    """The first line an operator looks for: which settings this process really runs."""
+    from django.conf import settings
+
+    logger.info(
+        "celery running with DJANGO_SETTINGS_MODULE=%s, broker %s, default queue %r",
+        os.environ["DJANGO_SETTINGS_MODULE"],
+        app.connection_for_read().as_uri(),
+        settings.CELERY_TASK_DEFAULT_QUEUE,
+    )
+    if "LocMemCache" in settings.CACHES["default"]["BACKEND"]:
+        logger.warning(
+            "the cache is private to each process (no REDIS_URL or CACHE_REDIS_URL): beat's heartbeat, "
+            "the once-per-slot lock and the redelivery bound cannot work across processes"
+        )

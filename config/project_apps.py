@@ -2,12 +2,15 @@
 
 An app is a package `apps/<name>/` with an `apps.py`. It is installed by existing; its pages
 (`apps/<name>/urls.py`) are mounted at `/<name>/`, its API (`apps/<name>/api/urls.py`) under
-`/api/v1/`. Deleting the folder removes it. This keeps a fork's work out of the files that Keel
+`/api/v1/`, its periodic tasks (`apps/<name>/schedule.py`) join the beat schedule. Deleting the
+folder removes it. This keeps a fork's work out of the files that Keel
 itself changes, so pulling Keel's improvements merges cleanly.
 """
 
+from importlib import import_module
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 APPS_DIR = Path(__file__).resolve().parent.parent / "apps"
 # The user model must be installed before anything that points at it.
@@ -30,6 +33,15 @@ def page_url_modules() -> list[tuple[str, str]]:
     """(url prefix, URLconf module) for every project app that has pages."""
     with_pages = [name for name in discover() if has_module(f"{name}.urls")]
     return [(f"{name.removeprefix('apps.')}/", f"{name}.urls") for name in with_pages]
+
+
+def beat_schedules(env: Any) -> dict[str, dict[str, Any]]:
+    """Every project app's `schedule.beat_schedule(env)`, so an app's periodic tasks leave with it."""
+    schedules: dict[str, dict[str, Any]] = {}
+    for name in discover():
+        if has_module(f"{name}.schedule"):
+            schedules.update(import_module(f"{name}.schedule").beat_schedule(env))
+    return schedules
 
 
 def api_url_modules() -> list[str]:

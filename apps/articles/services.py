@@ -161,11 +161,12 @@ def article_notify_author(*, article_id: int) -> bool:
     return True
 
 
-def articles_requeue_unnotified(*, older_than_seconds: int = 120) -> int:
+def articles_requeue_unnotified(*, older_than_seconds: int | None = None) -> int:
     """The sweep: queue again the notifications whose message never reached the broker."""
     from apps.articles import tasks
 
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    grace = settings.ARTICLES_NOTIFY_GRACE_SECONDS if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=grace)
     article_ids = list(
         selectors.article_list_unnotified(published_before=cutoff).values_list("id", flat=True)
     )

@@ -2,19 +2,17 @@
 
 import logging
 
-import redis
-from celery import shared_task
+from django.conf import settings
 
 from apps.articles import autocomplete, services
 from apps.articles.models import Article
+from apps.core.periodic import once_per_slot
+from apps.core.tasks import keel_task
 
 logger = logging.getLogger(__name__)
 
-# Redis or SMTP hiccups are worth a few retries; anything else is a bug and should surface.
-TRANSIENT_ERRORS = (redis.RedisError, ConnectionError, TimeoutError, OSError)
 
-
-@shared_task(autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, retry_jitter=True, max_retries=5)
+@keel_task
 def index_article(article_id: int) -> None:
     """Make the autocomplete index match the article's current state (or its absence)."""
     article = Article.objects.filter(pk=article_id).first()
@@ -24,21 +22,31 @@ def index_article(article_id: int) -> None:
         autocomplete.index_article(article)
 
 
-@shared_task(autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, retry_jitter=True, max_retries=5)
+@keel_task
 def notify_author_published(article_id: int) -> bool:
     return services.article_notify_author(article_id=article_id)
 
 
-@shared_task
+def _schedule_interval(entry: str) -> float:
+    return float(settings.CELERY_BEAT_SCHEDULE[entry]["schedule"])
+
+
+@keel_task
+@once_per_slot(seconds=lambda: _schedule_interval("articles.publish-due"))
 def publish_due_articles() -> int:
-    """Replaces the cron job: publishes scheduled articles whose time has come."""
+    """Replaces the cron job: publishes scheduled articles whose time has come.
+
+    Two beats would queue this twice a minute: the slot lock runs it once, and the conditional
+    UPDATE in the service publishes each article once even if two runs overlap anyway.
+    """
     published = services.articles_publish_due()
     if published:
         logger.info("published %d scheduled article(s)", published)
     return published
 
 
-@shared_task
+@keel_task
+@once_per_slot(seconds=lambda: _schedule_interval("articles.requeue-unnotified"))
 def requeue_unnotified_articles() -> int:
     """The sweep for notifications whose message was lost while the broker was down."""
     requeued = services.articles_requeue_unnotified()

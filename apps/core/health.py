@@ -17,6 +17,8 @@ from django.core.cache import cache
 from django.db import connections
 from kombu import Connection
 
+from apps.core.periodic import last_heartbeat
+
 logger = logging.getLogger(__name__)
 
 # Threads outlive a probe that timed out; a small shared pool bounds how many can pile up.
@@ -28,6 +30,8 @@ class CheckResult:
     name: str
     ok: bool
     detail: str
+    # An advisory check is reported but does not make the instance unready.
+    required: bool = True
 
 
 def check_database() -> str:
@@ -62,11 +66,32 @@ def check_broker() -> str:
     return "ok"
 
 
+def check_beat() -> str:
+    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL:
+        return "ok (eager, no beat)"
+    if "LocMemCache" in settings.CACHES["default"]["BACKEND"]:
+        raise RuntimeError("unknown: the cache is private to each process; set REDIS_URL or CACHE_REDIS_URL")
+    last = last_heartbeat()
+    if last is None:
+        raise RuntimeError("no heartbeat recorded: are celery beat and a worker running?")
+    age = time.time() - last
+    if age > settings.BEAT_HEARTBEAT_MAX_AGE:
+        raise RuntimeError(
+            f"stale: last heartbeat {age:.0f}s ago (limit {settings.BEAT_HEARTBEAT_MAX_AGE}s); "
+            "is celery beat (or every worker) stopped?"
+        )
+    return f"ok (last heartbeat {age:.0f}s ago)"
+
+
 CHECKS: dict[str, Callable[[], str]] = {
     "database": check_database,
     "cache": check_cache,
     "broker": check_broker,
+    "beat": check_beat,
 }
+# A stopped beat must not take every web instance out of the load balancer: it is reported in
+# the body (status "degraded") for monitoring to alert on, and the answer stays 200.
+ADVISORY_CHECKS = frozenset({"beat"})
 
 
 def run_checks(timeout: float | None = None) -> list[CheckResult]:
@@ -77,14 +102,15 @@ def run_checks(timeout: float | None = None) -> list[CheckResult]:
     wait(futures.values(), timeout=timeout)
     results = []
     for name, future in futures.items():
+        required = name not in ADVISORY_CHECKS
         if not future.done():
-            results.append(CheckResult(name, False, f"no answer within {timeout:g}s"))
+            results.append(CheckResult(name, False, f"no answer within {timeout:g}s", required))
             continue
         error = future.exception()
         if error is None:
-            results.append(CheckResult(name, True, future.result()))
+            results.append(CheckResult(name, True, future.result(), required))
         else:
-            results.append(CheckResult(name, False, f"{type(error).__name__}: {error}"[:200]))
+            results.append(CheckResult(name, False, f"{type(error).__name__}: {error}"[:200], required))
     failed = [result.name for result in results if not result.ok]
     if failed:
         logger.warning(

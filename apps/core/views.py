@@ -28,11 +28,12 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> HttpResponse:
-    """Readiness: every dependency answers. 503 names the ones that did not."""
+    """Readiness: every required dependency answers. 503 names the ones that did not."""
     results = run_checks()
-    ready = all(result.ok for result in results)
+    ready = all(result.ok for result in results if result.required)
+    healthy = all(result.ok for result in results)
     body = {
-        "status": "ok" if ready else "unavailable",
+        "status": "ok" if healthy else "degraded" if ready else "unavailable",
         "checks": {result.name: {"ok": result.ok, "detail": result.detail} for result in results},
     }
     return JsonResponse(body, status=200 if ready else 503)

@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 from config import project_apps
 
@@ -135,7 +137,12 @@ def redis_url_for_db(url: str, db: int) -> str:
 # never share an eviction policy with the cache's (see .env.example). Unset means embedded.
 REDIS_URL = env("REDIS_URL", default="")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
-CACHE_REDIS_URL = env("CACHE_REDIS_URL", default=redis_url_for_db(REDIS_URL, 0) if REDIS_URL else "")
+# With only a Redis broker configured, the cache goes to database 0 of the broker's server: beat's
+# heartbeat, the slot locks and the redelivery bound need a cache that every process shares.
+_broker_redis = env("CELERY_BROKER_URL", default="")
+_broker_redis = _broker_redis if urlsplit(_broker_redis).scheme in ("redis", "rediss") else ""
+_cache_server = REDIS_URL or (urlunsplit(urlsplit(_broker_redis)._replace(path="")) if _broker_redis else "")
+CACHE_REDIS_URL = env("CACHE_REDIS_URL", default=redis_url_for_db(_cache_server, 0) if _cache_server else "")
 
 # Cache: Redis when configured; IGNORE_EXCEPTIONS turns a Redis outage into cache misses.
 if CACHE_REDIS_URL:
@@ -172,6 +179,8 @@ AUTOCOMPLETE_KEY_PREFIX = env("AUTOCOMPLETE_KEY_PREFIX", default=PROJECT_SLUG)
 
 # Articles: how long public list and detail responses stay cached (any change invalidates them).
 ARTICLES_CACHE_TIMEOUT = env.int("ARTICLES_CACHE_TIMEOUT", default=300)
+# The sweep re-queues an author notification still unsent this many seconds after publication.
+ARTICLES_NOTIFY_GRACE_SECONDS = env.int("ARTICLES_NOTIFY_GRACE_SECONDS", default=120)
 
 # The site's public address, for links in emails.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
@@ -313,11 +322,97 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: the broker is its own Redis database, never the cache's. Unset means tasks run eagerly.
+# RabbitMQ needs nothing but its URL here (amqp://user:password@host:5672/vhost).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=redis_url_for_db(REDIS_URL, 1) if REDIS_URL else "")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
 CELERY_TIMEZONE = TIME_ZONE
+# Several sites (or test runs) can share one broker when each consumes its own queue.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+
+# Celery reliability: each setting names what breaks without it.
+# Without late acks a message is acknowledged when a worker takes it: a worker killed mid-task
+# (deploy, OOM, crash) loses the task for good. With them, the broker redelivers it.
+CELERY_TASK_ACKS_LATE = True
+# Without it a task whose pool process died (SIGKILL, OOM killer) is acked as failed, never rerun.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Without it each process reserves 4 messages: with late acks they sit behind a long task
+# while other workers idle, and they are all redelivered together when that worker dies.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Without time limits one call to a hung service holds a worker process forever. The soft limit
+# raises SoftTimeLimitExceeded inside the task so it can clean up; the hard one kills the process.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+# Retries wait 1, 2, 4... seconds with jitter, up to this; the longest countdown Keel's tasks use.
+TASK_RETRY_BACKOFF_MAX = env.int("TASK_RETRY_BACKOFF_MAX", default=600)
+TASK_MAX_RETRIES = env.int("TASK_MAX_RETRIES", default=5)
+# Redis broker only: a message not acknowledged within this many seconds is handed to another
+# worker. Shorter than the hard time limit or a countdown, and a running or waiting task runs twice.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+if max(CELERY_TASK_TIME_LIMIT, TASK_RETRY_BACKOFF_MAX) >= CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"CELERY_VISIBILITY_TIMEOUT ({CELERY_VISIBILITY_TIMEOUT}s) must be longer than "
+        f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT}s) and "
+        f"TASK_RETRY_BACKOFF_MAX ({TASK_RETRY_BACKOFF_MAX}s), "
+        "or tasks still running or waiting are delivered twice."
+    )
+# Without socket timeouts a broker that accepts connections but never answers hangs the caller.
+# The read timeout must stay above the 1 s a worker's BRPOP waits for a message on Redis.
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=3.0),
+}
+# A request queuing a task while the broker is down gives up after about a second instead of
+# retrying for long; enqueue() then logs and counts the failure and the request succeeds.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+# Without it a worker started before the broker (boot order, broker restart) exits at once.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Without it the tasks running when the broker connection drops are redelivered while they still
+# run (late acks), and run twice.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Without these a slow leak in a library grows each pool process until the OOM killer picks one;
+# a process is replaced after this many tasks, or after the task that takes it past the ceiling (KiB).
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=1000)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=400_000)
+# Soft shutdown: on a cold shutdown (SIGQUIT, or SIGTERM with REMAP_SIGTERM=SIGQUIT) running tasks
+# get this many seconds to finish before they are cancelled and requeued; without it a deploy
+# cuts them in half.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", default=30.0)
+# A task delivered this many times without finishing (it kills its worker) is dropped with an
+# error line instead of looping forever; counted per task id and retry in the cache.
+TASK_MAX_DELIVERIES = env.int("TASK_MAX_DELIVERIES", default=5)
+# Celery's own logging setup would replace ours; workers log like the web (request ids, JSON).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Beat: the schedule lives here, in code, and is synced into django-celery-beat's tables when beat
+# starts (added, updated, or disabled when removed), so operators can pause or retime in the admin.
+CELERY_BEAT_SCHEDULER = "apps.core.beat:CodeSyncedDatabaseScheduler"
+# Seconds between beat heartbeats, and the age after which /readyz reports beat as stale.
+BEAT_HEARTBEAT_INTERVAL = env.int("BEAT_HEARTBEAT_INTERVAL", default=60)
+BEAT_HEARTBEAT_MAX_AGE = env.int("BEAT_HEARTBEAT_MAX_AGE", default=5 * BEAT_HEARTBEAT_INTERVAL)
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "core.clear-expired-sessions": {
+        "task": "apps.core.tasks.clear_expired_sessions",
+        "schedule": crontab(hour=3, minute=17),
+    },
+    "core.beat-heartbeat": {
+        "task": "apps.core.tasks.beat_heartbeat",
+        "schedule": float(BEAT_HEARTBEAT_INTERVAL),
+        # Heartbeats queued while no worker runs are useless once /readyz would call them stale.
+        "options": {"expire_seconds": BEAT_HEARTBEAT_MAX_AGE},
+    },
+    # Each app's own entries, from apps/<name>/schedule.py.
+    **project_apps.beat_schedules(env),
+}
 
 # Error tracking: Sentry, on when SENTRY_DSN is set. No personal data is sent unless asked for.
 SENTRY_DSN = env("SENTRY_DSN", default="")

@@ -1,0 +1,129 @@
+"""Beat's schedule: declared in code (CELERY_BEAT_SCHEDULE), run from the database.
+
+django-celery-beat's DatabaseScheduler lets operators pause or retime an entry in the admin.
+Its own start-up import only adds and overwrites: an entry deleted from code keeps firing, and
+an operator's retiming is undone on every restart. `sync_beat_schedule` replaces it:
+
+- an entry in code and not in the database is added;
+- an entry whose code definition changed since the last sync is updated from code (an operator's
+  pause survives; a retiming made in the admin lasts until the code's definition changes);
+- an entry that was removed from code is disabled, not deleted, so its history stays visible;
+- entries an operator created in the admin are never touched: Keel manages only the entries it
+  tagged in their description.
+
+Idempotent: running it twice changes nothing the second time. Beat runs it on start; so does
+`manage.py sync_beat_schedule`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery.schedules import maybe_schedule
+from django.db import transaction
+from django_celery_beat.models import PeriodicTask
+from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
+
+logger = logging.getLogger(__name__)
+
+_TAG = re.compile(r"\[code-schedule:(?P<digest>[0-9a-f]{12}|removed)\]")
+_DESCRIPTION = (
+    "Declared in code (CELERY_BEAT_SCHEDULE). Pause or retime it here; a change of its definition "
+    "in code overrides the timing. [code-schedule:{digest}]"
+)
+_REMOVED = "removed"
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    disabled: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        parts = [f"{label} {len(names)}" for label, names in vars(self).items()]
+        changes = [
+            f"{label}: {', '.join(names)}"
+            for label, names in vars(self).items()
+            if names and label != "unchanged"
+        ]
+        return "; ".join(parts + changes)
+
+
+def _digest(entry: dict[str, Any]) -> str:
+    definition = {
+        "task": entry["task"],
+        "schedule": repr(maybe_schedule(entry["schedule"])),
+        "args": list(entry.get("args") or []),
+        "kwargs": entry.get("kwargs") or {},
+        "options": entry.get("options") or {},
+    }
+    encoded = json.dumps(definition, sort_keys=True, default=repr).encode()
+    return hashlib.sha256(encoded).hexdigest()[:12]
+
+
+def _stored_digest(task: PeriodicTask) -> str | None:
+    match = _TAG.search(task.description or "")
+    return match.group("digest") if match else None
+
+
+def _apply_code(task: PeriodicTask, entry: dict[str, Any], digest: str) -> None:
+    fields = ModelEntry._unpack_fields(**entry)
+    for name, value in fields.items():
+        setattr(task, name, value)
+    task.description = _DESCRIPTION.format(digest=digest)
+
+
+@transaction.atomic
+def sync_beat_schedule(schedule: dict[str, dict[str, Any]]) -> SyncReport:
+    """Make the database's code-managed entries match `schedule`; see the module's docstring."""
+    report = SyncReport()
+    existing = {task.name: task for task in PeriodicTask.objects.select_for_update()}
+    for name, entry in schedule.items():
+        digest = _digest(entry)
+        task = existing.get(name)
+        if task is None:
+            task = PeriodicTask(name=name, enabled=True)
+            _apply_code(task, entry, digest)
+            task.save()
+            report.added.append(name)
+            continue
+        stored = _stored_digest(task)
+        if stored == digest:
+            report.unchanged.append(name)
+            continue
+        if stored is None:
+            logger.warning("beat entry %r was created in the admin; the code schedule now manages it", name)
+        if stored in (None, _REMOVED):
+            # Back in code after removal (or taken over): code's entry runs again.
+            task.enabled = True
+        _apply_code(task, entry, digest)
+        task.save()
+        report.updated.append(name)
+    for name, task in existing.items():
+        stored = _stored_digest(task)
+        if name in schedule or stored in (None, _REMOVED):
+            continue
+        task.enabled = False
+        task.description = _DESCRIPTION.format(digest=_REMOVED)
+        task.save(update_fields=["enabled", "description"])
+        report.disabled.append(name)
+    if report.added or report.updated or report.disabled:
+        logger.info("beat schedule synced from code: %s", report)
+    return report
+
+
+class CodeSyncedDatabaseScheduler(DatabaseScheduler):
+    """django-celery-beat's DatabaseScheduler, with the code schedule synced as described above."""
+
+    def setup_schedule(self) -> None:
+        report = sync_beat_schedule(self.app.conf.beat_schedule)
+        if not (report.added or report.updated or report.disabled):
+            logger.info("beat schedule in the database matches the code: %s", report)
+        self.install_default_entries(self.schedule)

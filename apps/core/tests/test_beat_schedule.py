@@ -1,0 +1,95 @@
+"""The beat schedule in code, synced into django-celery-beat's tables."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from celery.schedules import crontab
+from django.core.management import call_command
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from apps.core.beat import sync_beat_schedule
+
+pytestmark = pytest.mark.django_db
+
+HEARTBEAT = {"task": "apps.core.tasks.beat_heartbeat", "schedule": 60.0}
+NIGHTLY = {"task": "apps.core.tasks.clear_expired_sessions", "schedule": crontab(hour=3, minute=17)}
+
+
+def sync(settings, schedule: dict) -> str:
+    settings.CELERY_BEAT_SCHEDULE = schedule
+    out = StringIO()
+    call_command("sync_beat_schedule", stdout=out)
+    return out.getvalue()
+
+
+def test_code_entries_are_added_enabled_and_tagged_as_managed_by_code(settings):
+    sync(settings, {"heartbeat": HEARTBEAT, "nightly": NIGHTLY})
+    heartbeat = PeriodicTask.objects.get(name="heartbeat")
+    assert heartbeat.enabled
+    assert heartbeat.task == "apps.core.tasks.beat_heartbeat"
+    assert heartbeat.interval.every == 60
+    assert heartbeat.interval.period == IntervalSchedule.SECONDS
+    assert "[code-schedule:" in heartbeat.description
+    nightly = PeriodicTask.objects.get(name="nightly")
+    assert (nightly.crontab.hour, nightly.crontab.minute) == ("3", "17")
+
+
+def test_syncing_twice_changes_nothing(settings):
+    sync(settings, {"heartbeat": HEARTBEAT})
+    output = sync(settings, {"heartbeat": HEARTBEAT})
+    assert "added 0; updated 0; disabled 0; unchanged 1" in output
+    assert PeriodicTask.objects.filter(name="heartbeat").count() == 1
+
+
+def test_an_entry_removed_from_code_is_disabled_after_the_next_sync(settings):
+    sync(settings, {"heartbeat": HEARTBEAT, "nightly": NIGHTLY})
+    output = sync(settings, {"heartbeat": HEARTBEAT})
+    assert "disabled: nightly" in output
+    assert PeriodicTask.objects.get(name="nightly").enabled is False
+    assert PeriodicTask.objects.get(name="heartbeat").enabled is True
+
+
+def test_an_entry_back_in_code_is_enabled_again(settings):
+    sync(settings, {"nightly": NIGHTLY})
+    sync(settings, {})
+    sync(settings, {"nightly": NIGHTLY})
+    assert PeriodicTask.objects.get(name="nightly").enabled is True
+
+
+def test_entries_an_operator_created_in_the_admin_are_never_touched(settings):
+    every_minute = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.MINUTES)
+    PeriodicTask.objects.create(name="operator's report", task="reports.send", interval=every_minute)
+    sync(settings, {"heartbeat": HEARTBEAT})
+    sync(settings, {})
+    operator_entry = PeriodicTask.objects.get(name="operator's report")
+    assert operator_entry.enabled is True
+    assert operator_entry.description == ""
+
+
+def test_a_pause_in_the_admin_survives_a_sync(settings):
+    sync(settings, {"heartbeat": HEARTBEAT})
+    PeriodicTask.objects.filter(name="heartbeat").update(enabled=False)
+    sync(settings, {"heartbeat": HEARTBEAT})
+    assert PeriodicTask.objects.get(name="heartbeat").enabled is False
+
+
+def test_a_retiming_in_the_admin_lasts_until_the_code_changes_the_entry(settings):
+    sync(settings, {"heartbeat": HEARTBEAT})
+    every_five = IntervalSchedule.objects.create(every=5, period=IntervalSchedule.MINUTES)
+    PeriodicTask.objects.filter(name="heartbeat").update(interval=every_five)
+    sync(settings, {"heartbeat": HEARTBEAT})
+    assert PeriodicTask.objects.get(name="heartbeat").interval.every == 5
+    sync(settings, {"heartbeat": {**HEARTBEAT, "schedule": timedelta(seconds=30)}})
+    retimed = PeriodicTask.objects.get(name="heartbeat")
+    assert (retimed.interval.every, retimed.interval.period) == (30, IntervalSchedule.SECONDS)
+
+
+def test_the_shipped_schedule_cleans_sessions_daily_and_beats_every_interval(settings):
+    report = sync_beat_schedule(settings.CELERY_BEAT_SCHEDULE)
+    assert {"core.beat-heartbeat", "core.clear-expired-sessions"} <= set(report.added)
+    heartbeat = PeriodicTask.objects.get(name="core.beat-heartbeat")
+    assert heartbeat.interval.every == settings.BEAT_HEARTBEAT_INTERVAL
+    sessions = PeriodicTask.objects.get(name="core.clear-expired-sessions")
+    assert sessions.crontab.day_of_week == "*"
+    assert sessions.crontab.hour != "*"

@@ -1,0 +1,105 @@
+"""Real beat and worker: the code schedule is synced on start, entries fire on schedule, and
+/readyz notices when beat stops."""
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from django.urls import reverse
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from tests.processes import CeleryProcess, celery_env, start_celery, wait_until
+
+# Beat at a one-second heartbeat; four seconds without one is stale.
+INTERVAL, MAX_AGE = 1, 4
+KEY_PREFIX = "keel-celery-test"  # celery_env's CACHE_KEY_PREFIX
+HEARTBEAT_KEY = f"{KEY_PREFIX}:1:beat:heartbeat"  # how django-redis names the cache key
+
+# All marked alike: pytest-django runs database tests first, and the last test here stops beat.
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def beat(database, redis_port, log_dir, django_db_blocker) -> Iterator[CeleryProcess]:
+    env = celery_env(
+        database=database,
+        redis_port=redis_port,
+        BEAT_HEARTBEAT_INTERVAL=str(INTERVAL),
+        BEAT_HEARTBEAT_MAX_AGE=str(MAX_AGE),
+    )
+    worker = start_celery("worker", env, log_dir, "--concurrency=1")
+    beat = start_celery("beat", env, log_dir)
+    try:
+        worker.wait_until_ready()
+        beat.wait_until_ready()
+        yield beat
+    finally:
+        beat.stop()
+        worker.stop()
+        # Beat committed these rows outside any test transaction.
+        with django_db_blocker.unblock():
+            PeriodicTask.objects.all().delete()
+            IntervalSchedule.objects.all().delete()
+            CrontabSchedule.objects.all().delete()
+
+
+@pytest.fixture
+def heartbeats(redis_port) -> redis.Redis:
+    return redis.Redis(port=redis_port, db=0)
+
+
+def test_beat_syncs_the_code_schedule_into_the_database_when_it_starts(beat):
+    beat.wait_for_log("beat schedule synced from code", timeout=10)
+    entries = {task.name: task for task in PeriodicTask.objects.all()}
+    assert {"core.beat-heartbeat", "core.clear-expired-sessions"} <= set(entries)
+    assert entries["core.beat-heartbeat"].interval.every == INTERVAL
+    assert all(
+        task.enabled and "[code-schedule:" in task.description
+        for task in entries.values()
+        if task.name.startswith("core.")
+    )
+
+
+def test_the_heartbeat_entry_fires_every_interval(beat, heartbeats):
+    first = int(wait_until(lambda: heartbeats.get(HEARTBEAT_KEY), timeout=30, what="a first heartbeat"))
+    later = int(
+        wait_until(
+            lambda: int(heartbeats.get(HEARTBEAT_KEY) or 0) > first and heartbeats.get(HEARTBEAT_KEY),
+            timeout=15,
+            what="the heartbeat to advance",
+        )
+    )
+    assert 1 <= later - first <= 10
+
+
+def test_readyz_reports_beat_stale_once_beat_has_stopped(beat, redis_port, client, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.BEAT_HEARTBEAT_MAX_AGE = MAX_AGE
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{redis_port}/1"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{redis_port}/0",
+            "KEY_PREFIX": KEY_PREFIX,
+        }
+    }
+
+    def beat_check() -> dict:
+        response = client.get(reverse("readyz"))
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    fresh = wait_until(
+        lambda: beat_check()["checks"]["beat"]["ok"] and beat_check(), timeout=15, what="beat ok"
+    )
+    assert fresh["status"] == "ok"
+
+    beat.stop()
+    stale = wait_until(
+        lambda: (body := beat_check())["checks"]["beat"]["ok"] is False and body,
+        timeout=MAX_AGE + 10,
+        what="/readyz to call beat stale",
+    )
+    # Beat is reported, but a stopped beat does not take the web instance out of the load balancer.
+    assert stale["status"] == "degraded"
+    assert "stale: last heartbeat" in stale["checks"]["beat"]["detail"]

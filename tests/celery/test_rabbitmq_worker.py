@@ -1,0 +1,44 @@
+"""The same worker on RabbitMQ: switching brokers is a change of CELERY_BROKER_URL alone."""
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import kombu
+import pytest
+
+from tests.celery.tasks import record_effect
+from tests.processes import CeleryProcess, celery, celery_env, publishing_to, wait_until
+
+# The machine's RabbitMQ; each run uses a queue of its own, deleted at the end.
+RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
+QUEUE = f"keel-test-{uuid.uuid4().hex[:12]}"
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def rabbitmq_worker(database, redis_port, log_dir) -> Iterator[CeleryProcess]:
+    with kombu.Connection(RABBITMQ_URL, connect_timeout=3) as connection:
+        try:
+            connection.ensure_connection(max_retries=1)
+        except Exception as error:
+            pytest.fail(f"RabbitMQ unreachable at {RABBITMQ_URL} ({error}); set TEST_RABBITMQ_URL")
+    env = celery_env(
+        database=database, redis_port=redis_port, broker_url=RABBITMQ_URL, CELERY_TASK_DEFAULT_QUEUE=QUEUE
+    )
+    try:
+        with celery("worker", env, log_dir, "--concurrency=1", "--include=tests.celery.tasks") as worker:
+            yield worker
+    finally:
+        with kombu.Connection(RABBITMQ_URL, connect_timeout=3) as connection:
+            channel = connection.default_channel
+            channel.queue_delete(QUEUE)
+            channel.exchange_delete(QUEUE)
+
+
+def test_a_task_queued_on_rabbitmq_runs_on_the_worker(rabbitmq_worker, effects):
+    with publishing_to(RABBITMQ_URL):
+        record_effect.apply_async(args=["rabbit"], queue=QUEUE)
+    wait_until(lambda: effects.get("rabbit:completed"), timeout=30, what="the task to run")
+    assert "amqp://guest:**@127.0.0.1:5672//" in rabbitmq_worker.log()
