@@ -47,6 +47,17 @@ run: migrate ## Run the development server on 127.0.0.1:$PORT (embedded defaults
 test: install ## Run the test suite against the real PostgreSQL and Redis
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+.PHONY: munin-deps
+munin-deps: ## Install Debian's munin-node (munin-run), which the Munin plugin tests run the plugins with
+	@if command -v munin-run >/dev/null 2>&1 || [ -x /usr/sbin/munin-run ]; then \
+		echo "munin-run is installed"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq --no-install-recommends munin-node; \
+	else \
+		echo "Install munin-node (it provides munin-run) with your system's package manager." >&2; exit 1; \
+	fi
+
 .PHONY: lint
 lint: install ## ruff, ruff format --check, mypy, makemigrations --check, check --deploy
 	$(BIN)/ruff check .

@@ -109,8 +109,11 @@ class StatsdListener:
 @contextmanager
 def private_redis() -> Iterator[int]:
     """A redis-server of this test's own on a free port, no persistence; yields its port."""
+    import shutil
     import subprocess
 
+    if shutil.which("redis-server") is None:
+        raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server)")
     port = free_port()
     process = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],

@@ -31,21 +31,20 @@ def _on_postrun(*, task_id: str, task: Any, **kwargs: Any) -> None:
         metrics.timing(f"celery.task.{_name(task)}.runtime", (time.perf_counter() - started) * 1000)
 
 
-def _count(task: Any, outcome: str) -> None:
-    metrics.incr(f"celery.task.{_name(task)}.{outcome}")
-    monitoring.count_task(outcome=outcome)
-
-
+# Each name spelled out in full, so that grepping for a catalogued metric finds where it is sent.
 def _on_success(*, sender: Any, **kwargs: Any) -> None:
-    _count(sender, "succeeded")
+    metrics.incr(f"celery.task.{_name(sender)}.succeeded")
+    monitoring.count_task(outcome="succeeded")
 
 
 def _on_failure(*, sender: Any, **kwargs: Any) -> None:
-    _count(sender, "failed")
+    metrics.incr(f"celery.task.{_name(sender)}.failed")
+    monitoring.count_task(outcome="failed")
 
 
 def _on_retry(*, sender: Any, **kwargs: Any) -> None:
-    _count(sender, "retried")
+    metrics.incr(f"celery.task.{_name(sender)}.retried")
+    monitoring.count_task(outcome="retried")
 
 
 def connect() -> None:

@@ -1,10 +1,11 @@
 """What Munin and the gauge sampler read: small Redis counters, queue depths, beat's heartbeat age.
 
 statsd (apps.core.metrics) is push-only; Munin polls. So beside each statsd packet the request
-middleware and the Celery signals also bump a few counters in the cache's Redis, and
-`snapshot()` (served on /internal/metrics to localhost only) reads them together with the queue
-depths and beat's heartbeat age. Each call is one pipelined round trip; a Redis that fails is
-left alone for a while, so an outage costs one timeout, not one per request.
+middleware and the Celery signals also count in memory, and a background thread of each process
+adds those counts to a few counters in the cache's Redis every FLUSH_INTERVAL_SECONDS: a slow or
+hung Redis never costs a request any time. `snapshot()` (served on /internal/metrics to localhost
+only) reads the counters together with the queue depths and beat's heartbeat age. A Redis that
+fails is left alone for a while and the counts meanwhile are dropped (Munin shows a gap).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -30,14 +32,20 @@ RESPONSE_TIME_WINDOW_MINUTES = 5
 BEAT_HEARTBEAT_CACHE_KEY = "beat:heartbeat"
 _BEAT_HEARTBEAT_PROVIDERS = ("apps.core.health", "apps.core.tasks", "apps.core.beat")
 _PAUSE_AFTER_ERROR_SECONDS = 30.0
+FLUSH_INTERVAL_SECONDS = 2.0
 
-_paused_until = 0.0
+# Until when counting is paused, by Redis server (the cache's LOCATION).
+_paused_until: dict[str, float] = {}
 _pause_lock = threading.Lock()
+
+
+def _server() -> str:
+    return str(getattr(cache, "_server", ""))
 
 
 def _redis() -> Any | None:
     """The cache's Redis client, or None when the cache is not Redis or Redis just failed."""
-    if time.monotonic() < _paused_until:
+    if time.monotonic() < _paused_until.get(_server(), 0.0):
         return None
     get_client = getattr(getattr(cache, "client", None), "get_client", None)
     if get_client is None:
@@ -46,13 +54,13 @@ def _redis() -> Any | None:
 
 
 def _pause(error: Exception) -> None:
-    global _paused_until
+    server = _server()
     with _pause_lock:
-        if time.monotonic() >= _paused_until:
+        if time.monotonic() >= _paused_until.get(server, 0.0):
             logger.warning(
                 "monitoring counters paused for %.0fs: Redis failed (%s)", _PAUSE_AFTER_ERROR_SECONDS, error
             )
-        _paused_until = time.monotonic() + _PAUSE_AFTER_ERROR_SECONDS
+        _paused_until[server] = time.monotonic() + _PAUSE_AFTER_ERROR_SECONDS
 
 
 def _key(name: str) -> str:
@@ -72,22 +80,94 @@ def _run(build: Callable[[Any], None]) -> list[Any] | None:
         return None
 
 
+class _Pending:
+    """Counts not yet written to Redis, for this process; a background thread flushes them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+        # Minute of the epoch -> [requests, total milliseconds].
+        self.response_times: dict[int, list[float]] = {}
+        self.flusher: threading.Thread | None = None
+
+
+_pending = _Pending()
+# Held for a whole flush, so that a snapshot's flush waits for the flusher thread's.
+_flush_lock = threading.Lock()
+
+
+def _reset_after_fork() -> None:
+    # A forked child (gunicorn worker, Celery pool process) has no flusher thread of its own yet.
+    global _pending, _flush_lock
+    _pending = _Pending()
+    _flush_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(FLUSH_INTERVAL_SECONDS)
+        try:
+            flush()
+        except Exception:
+            logger.exception("monitoring counters could not be flushed")
+
+
+def _ensure_flusher() -> None:
+    pending = _pending
+    if pending.flusher is None or not pending.flusher.is_alive():
+        with pending.lock:
+            if pending.flusher is None or not pending.flusher.is_alive():
+                pending.flusher = threading.Thread(
+                    target=_flush_forever, name="monitoring-flush", daemon=True
+                )
+                pending.flusher.start()
+
+
 def count_request(*, status_class: str, milliseconds: float) -> None:
-    """Count one answered request and add its duration to the current minute's bucket."""
-    bucket = _key(f"response_time:{int(time.time() // 60)}")
-
-    def build(pipe: Any) -> None:
-        pipe.incr(_key(f"requests:{status_class}"))
-        pipe.hincrby(bucket, "count", 1)
-        pipe.hincrbyfloat(bucket, "milliseconds", milliseconds)
-        pipe.expire(bucket, 60 * (RESPONSE_TIME_WINDOW_MINUTES + 2))
-
-    _run(build)
+    """Count one answered request and add its duration to the current minute (in memory)."""
+    minute = int(time.time() // 60)
+    pending = _pending
+    with pending.lock:
+        name = f"requests:{status_class}"
+        pending.counts[name] = pending.counts.get(name, 0) + 1
+        bucket = pending.response_times.setdefault(minute, [0, 0.0])
+        bucket[0] += 1
+        bucket[1] += milliseconds
+    _ensure_flusher()
 
 
 def count_task(*, outcome: str) -> None:
-    """Count one task outcome: succeeded, failed or retried."""
-    _run(lambda pipe: pipe.incr(_key(f"tasks:{outcome}")))
+    """Count one task outcome, succeeded, failed or retried (in memory)."""
+    pending = _pending
+    with pending.lock:
+        name = f"tasks:{outcome}"
+        pending.counts[name] = pending.counts.get(name, 0) + 1
+    _ensure_flusher()
+
+
+def flush() -> None:
+    """Add this process's pending counts to the Redis counters. Counts a failed Redis loses are dropped."""
+    with _flush_lock:
+        pending = _pending
+        with pending.lock:
+            counts, pending.counts = pending.counts, {}
+            response_times, pending.response_times = pending.response_times, {}
+        if not counts and not response_times:
+            return
+
+        def build(pipe: Any) -> None:
+            for name, increment in counts.items():
+                pipe.incrby(_key(name), increment)
+            for minute, (requests, milliseconds) in response_times.items():
+                bucket = _key(f"response_time:{minute}")
+                pipe.hincrby(bucket, "count", int(requests))
+                pipe.hincrbyfloat(bucket, "milliseconds", milliseconds)
+                pipe.expire(bucket, 60 * (RESPONSE_TIME_WINDOW_MINUTES + 2))
+
+        _run(build)
 
 
 def _counters() -> dict[str, Any]:
@@ -131,9 +211,11 @@ def queue_depths() -> dict[str, int] | None:
     Redis: kombu's passive declare sums LLEN over the queue's list and its priority lists.
     RabbitMQ: the message_count of a passive queue_declare. A queue not declared yet holds nothing.
     """
-    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL:
-        return None
     from config.celery import app
+
+    # Celery's own view of its configuration, which is what its producers and workers use.
+    if app.conf.task_always_eager or not app.conf.broker_url:
+        return None
 
     depths: dict[str, int] = {}
     try:
@@ -183,6 +265,7 @@ def beat_heartbeat_age() -> float | None:
 
 def snapshot() -> dict[str, Any]:
     """Everything the Munin plugins graph, read from cheap sources (Redis and the broker)."""
+    flush()
     age = beat_heartbeat_age()
     return {
         **_counters(),

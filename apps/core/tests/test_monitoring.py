@@ -1,6 +1,7 @@
 """/internal/metrics (what Munin reads) and the gauges sampled for statsd."""
 
 import time
+from contextlib import contextmanager
 
 import pytest
 from django.core.cache import cache
@@ -9,7 +10,8 @@ from kombu import Connection, Exchange, Queue
 
 from apps.core import monitoring
 from apps.core.monitoring_tasks import sample_monitoring_gauges
-from tests.helpers import closed_port, private_redis
+from config.celery import app
+from tests.helpers import closed_port, private_redis, silent_server
 
 METRICS_PATH = "/internal/metrics"
 
@@ -20,15 +22,30 @@ def broker_port():
         yield port
 
 
+@contextmanager
+def celery_conf(**overrides):
+    """Change the Celery app's configuration (read once from settings, so settings cannot) for a test."""
+    saved = {name: app.conf[name] for name in overrides}
+    app.conf.update(overrides)
+    try:
+        yield
+    finally:
+        app.conf.update(saved)
+
+
 @pytest.fixture
-def redis_broker(settings, broker_port):
+def redis_broker(broker_port):
     """Tasks go to a private Redis broker that no worker reads, so messages stay queued."""
     url = f"redis://127.0.0.1:{broker_port}/1"
-    settings.CELERY_BROKER_URL = url
-    settings.CELERY_TASK_ALWAYS_EAGER = False
     with Connection(url) as connection:
         connection.default_channel.client.flushdb()
-    return url
+    with celery_conf(broker_url=url, task_always_eager=False):
+        yield url
+
+
+def _redis_cache(location: str, *, timeout: float) -> dict:
+    options = {"SOCKET_CONNECT_TIMEOUT": timeout, "SOCKET_TIMEOUT": timeout, "IGNORE_EXCEPTIONS": True}
+    return {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": location, "OPTIONS": options}}
 
 
 def _publish(url: str, *, count: int, priority: int = 0) -> None:
@@ -78,31 +95,35 @@ def test_internal_metrics_answers_whatever_the_host_and_https_settings(client, s
 
 
 def test_requests_are_counted_by_status_class_and_timed_for_munin(client):
+    before = client.get(METRICS_PATH).json()
     for _ in range(3):
         client.get(reverse("healthz"))
     client.get("/no/such/page")
 
-    body = client.get(METRICS_PATH).json()
+    after = client.get(METRICS_PATH).json()
 
-    assert body["requests"] == {"1xx": 0, "2xx": 3, "3xx": 0, "4xx": 1, "5xx": 0}
-    assert body["response_time_ms"]["requests"] == 4
-    assert body["response_time_ms"]["mean"] > 0
-    assert body["response_time_ms"]["window_seconds"] == 300
+    counted = {name: after["requests"][name] - before["requests"][name] for name in after["requests"]}
+    assert counted == {"1xx": 0, "2xx": 3, "3xx": 0, "4xx": 1, "5xx": 0}
+    assert after["response_time_ms"]["requests"] - before["response_time_ms"]["requests"] == 4
+    assert after["response_time_ms"]["mean"] > 0
+    assert after["response_time_ms"]["window_seconds"] == 300
+
+
+def test_requests_do_not_wait_for_a_hung_counters_redis(client, settings):
+    with silent_server() as port:
+        settings.CACHES = _redis_cache(f"redis://127.0.0.1:{port}/0", timeout=5)
+        started = time.monotonic()
+        statuses = [client.get(reverse("healthz")).status_code for _ in range(3)]
+        elapsed = time.monotonic() - started
+
+    assert statuses == [200, 200, 200]
+    assert elapsed < 1  # each request would wait 5 s if it wrote its counters itself
 
 
 def test_requests_succeed_while_the_counters_redis_is_down(client, settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5, "IGNORE_EXCEPTIONS": True},
-        }
-    }
-    try:
-        assert [client.get(reverse("healthz")).status_code for _ in range(3)] == [200, 200, 200]
-        assert client.get(METRICS_PATH).json()["requests"] is None
-    finally:
-        monitoring._paused_until = 0.0
+    settings.CACHES = _redis_cache(f"redis://127.0.0.1:{closed_port()}/0", timeout=0.5)
+    assert [client.get(reverse("healthz")).status_code for _ in range(3)] == [200, 200, 200]
+    assert client.get(METRICS_PATH).json()["requests"] is None
 
 
 def test_queue_depth_counts_every_priority_level_of_a_redis_queue(redis_broker):
@@ -116,9 +137,9 @@ def test_queue_depth_of_a_queue_never_declared_is_zero(redis_broker):
     assert monitoring.queue_depths() == {"celery": 0}
 
 
-def test_queue_depths_are_unknown_when_tasks_run_eagerly(settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    assert monitoring.queue_depths() is None
+def test_queue_depths_are_unknown_when_tasks_run_eagerly():
+    with celery_conf(task_always_eager=True):
+        assert monitoring.queue_depths() is None
 
 
 def test_beat_heartbeat_age_is_read_from_the_heartbeat_key(client):
