@@ -44,8 +44,9 @@ run: migrate ## Run the development server on 127.0.0.1:$PORT (embedded defaults
 	$(MANAGE) runserver 127.0.0.1:$(PORT)
 
 .PHONY: test
+# The development profile exported above would otherwise override pytest's test profile.
 test: install ## Run the test suite against the real PostgreSQL and Redis
-	$(BIN)/pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: munin-deps
 munin-deps: ## Install Debian's munin-node (munin-run), which the Munin plugin tests run the plugins with

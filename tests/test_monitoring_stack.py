@@ -182,7 +182,8 @@ def exercised(stack):
             "/api/v1/auth/login/", data=json.dumps({"email": "a@example.com", "password": "x"}).encode()
         ),
     ]
-    sender = Celery(broker=stack.broker_url)
+    # Not the current app: shared tasks elsewhere in this process must stay bound to the project's.
+    sender = Celery(broker=stack.broker_url, set_as_current=False)
     try:
         for task in (SAMPLER, "tests.monitoring.fails", "tests.monitoring.retries_once"):
             sender.send_task(task)
