@@ -54,3 +54,11 @@ def connect() -> None:
     signals.task_success.connect(_on_success, weak=False, dispatch_uid="keel.metrics.success")
     signals.task_failure.connect(_on_failure, weak=False, dispatch_uid="keel.metrics.failure")
     signals.task_retry.connect(_on_retry, weak=False, dispatch_uid="keel.metrics.retry")
+    # Prefork pool processes end with os._exit, which skips atexit.
+    signals.worker_process_shutdown.connect(
+        _on_process_shutdown, weak=False, dispatch_uid="keel.metrics.process_shutdown"
+    )
+
+
+def _on_process_shutdown(**kwargs: Any) -> None:
+    monitoring.flush_at_exit()

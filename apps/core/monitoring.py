@@ -10,6 +10,7 @@ fails is left alone for a while and the counts meanwhile are dropped (Munin show
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import logging
@@ -104,6 +105,15 @@ def _reset_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def flush_at_exit() -> None:
+    """Write what is pending as the process ends (gunicorn worker restart, Celery pool recycling)."""
+    with contextlib.suppress(Exception):
+        flush()
+
+
+atexit.register(flush_at_exit)
 
 
 def _flush_forever() -> None:
