@@ -58,6 +58,7 @@ class StatsdListener:
         self.sock.bind(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
         self.lines: list[str] = []
+        self.packets = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._receive, daemon=True)
@@ -73,6 +74,7 @@ class StatsdListener:
             except OSError:
                 return
             with self._lock:
+                self.packets += 1
                 self.lines.extend(line for line in data.decode("ascii").splitlines() if line)
 
     def metrics(self) -> list[tuple[str, str, str]]:
@@ -99,6 +101,7 @@ class StatsdListener:
     def clear(self) -> None:
         with self._lock:
             self.lines.clear()
+            self.packets = 0
 
     def close(self) -> None:
         self._stop.set()

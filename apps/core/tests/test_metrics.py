@@ -46,6 +46,18 @@ def test_a_request_sends_its_view_timing_status_class_and_database_queries(clien
     assert 0 < float(db_milliseconds) <= float(milliseconds)
 
 
+@pytest.mark.django_db
+def test_a_request_sends_all_its_metrics_in_one_packet(client, statsd_listener):
+    client.force_login(UserFactory())
+    statsd_listener.clear()
+
+    client.get(reverse("v1:users:me"))
+
+    names = statsd_listener.wait_for(lambda received: "keel.request.db.time" in received, timeout=5)
+    assert {"keel.request.time.v1_users_me", "keel.request.status.2xx", "keel.cache.get.hit"} <= names
+    assert statsd_listener.packets == 1
+
+
 def test_a_request_no_route_matched_is_timed_as_unresolved_and_counted_4xx(client, statsd_listener):
     response = client.get("/no/such/page")
 
