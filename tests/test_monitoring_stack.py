@@ -99,6 +99,7 @@ def stack(django_db_setup, tmp_path_factory):
         pidfile = run_dir / "gunicorn.pid"
         gunicorn = [
             *(str(BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{web_port}"),
+            *("--bind", f"unix:{run_dir / 'gunicorn.sock'}"),
             *("--workers", str(GUNICORN_WORKERS), "--pid", str(pidfile)),
             # What deploy/gunicorn.conf.py sets from STATSD_HOST, STATSD_PORT and STATSD_PREFIX.
             *("--statsd-host", f"127.0.0.1:{listener.port}", "--statsd-prefix", "keel"),
@@ -329,6 +330,20 @@ def test_each_plugin_prints_protocol_valid_config_values_and_autoconf(stack, plu
     assert parse_autoconf(run_plugin(plugin_dir, service, "autoconf", env=env)) == "yes"
 
 
+def test_plugins_reach_gunicorn_over_its_unix_socket(stack, plugin_dir, exercised):
+    env = {
+        **plugin_env(stack),
+        # The socket wins: a URL nothing listens on would fail.
+        "KEEL_METRICS_URL": f"http://127.0.0.1:{closed_port()}/internal/metrics",
+        "KEEL_METRICS_SOCKET": str(stack.run_dir / "gunicorn.sock"),
+    }
+    fields = parse_config(run_plugin(plugin_dir, "tasks", "config", env=env))
+
+    values = known_values(run_plugin(plugin_dir, "tasks", env=env), fields)
+
+    assert values["succeeded"] >= 1
+
+
 def test_autoconf_says_no_with_the_reason_when_the_app_is_unreachable(stack, plugin_dir):
     env = {**plugin_env(stack), "KEEL_METRICS_URL": f"http://127.0.0.1:{closed_port()}/internal/metrics"}
     answer = parse_autoconf(run_plugin(plugin_dir, "requests", "autoconf", env=env))
@@ -422,11 +437,11 @@ def munin_run() -> str:
 def munin_conf_dir(stack):
     directory = stack.run_dir / "plugin-conf.d"
     directory.mkdir()
-    # The shipped file, with this stack's address and pidfile; root because the test's pidfile
-    # sits in a private temporary directory.
+    # The shipped file, with this stack's socket and pidfile; root because both sit in the
+    # test's private temporary directory.
     shipped = (ROOT / "monitoring" / "munin" / "plugin-conf.d" / "keel").read_text()
-    shipped = shipped.replace("user nobody", "user root")
-    shipped = shipped.replace("http://127.0.0.1:8000/internal/metrics", f"{stack.url}/internal/metrics")
+    shipped = shipped.replace("user nobody", "user root").replace("group keel", "group root")
+    shipped = shipped.replace("/run/keel/gunicorn.sock", str(stack.run_dir / "gunicorn.sock"))
     shipped = shipped.replace("/run/keel/gunicorn.pid", str(stack.pidfile))
     (directory / "keel").write_text(shipped)
     return directory

@@ -31,7 +31,7 @@ TASK_OUTCOMES = ("succeeded", "failed", "retried")
 RESPONSE_TIME_WINDOW_MINUTES = 5
 # Where beat's heartbeat is read when no beat_heartbeat_age() function is found (see README).
 BEAT_HEARTBEAT_CACHE_KEY = "beat:heartbeat"
-_BEAT_HEARTBEAT_PROVIDERS = ("apps.core.health", "apps.core.tasks", "apps.core.beat")
+_BEAT_HEARTBEAT_PROVIDERS = ("apps.core.periodic", "apps.core.health", "apps.core.tasks")
 _PAUSE_AFTER_ERROR_SECONDS = 30.0
 FLUSH_INTERVAL_SECONDS = 2.0
 
@@ -251,18 +251,23 @@ def queue_depths() -> dict[str, int] | None:
 def beat_heartbeat_age() -> float | None:
     """Seconds since celery beat's last heartbeat; None when none was ever recorded.
 
-    The beat conventions provide `beat_heartbeat_age()` in one of _BEAT_HEARTBEAT_PROVIDERS; until
-    one does, the heartbeat is read from the cache key BEAT_HEARTBEAT_CACHE_KEY (unix seconds).
+    Asks the beat conventions' `beat_heartbeat_age()` or `last_heartbeat()` (unix time) in one of
+    _BEAT_HEARTBEAT_PROVIDERS when one exists; else reads the cache key BEAT_HEARTBEAT_CACHE_KEY
+    (unix seconds), where beat's heartbeat task records it.
     """
     for module_name in _BEAT_HEARTBEAT_PROVIDERS:
         try:
             module = importlib.import_module(module_name)
         except ImportError:
             continue
-        provider = getattr(module, "beat_heartbeat_age", None)
-        if callable(provider):
-            age = provider()
+        age_of = getattr(module, "beat_heartbeat_age", None)
+        if callable(age_of):
+            age = age_of()
             return None if age is None else float(age)
+        last_of = getattr(module, "last_heartbeat", None)
+        if callable(last_of):
+            last = last_of()
+            return None if last is None else max(0.0, time.time() - float(last))
     value = cache.get(BEAT_HEARTBEAT_CACHE_KEY)
     if value is None:
         return None

@@ -80,8 +80,12 @@ def test_internal_metrics_is_not_found_for_a_remote_client(client):
     assert client.get(METRICS_PATH, REMOTE_ADDR="203.0.113.7").status_code == 404
 
 
-def test_internal_metrics_is_not_found_through_a_proxy_even_from_loopback(client):
-    response = client.get(METRICS_PATH, REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7")
+# nginx connects from loopback or over gunicorn's unix socket (an empty address), and always adds
+# X-Forwarded-For.
+@pytest.mark.parametrize("address", ["127.0.0.1", ""])
+@pytest.mark.parametrize("header", ["HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED"])
+def test_internal_metrics_is_not_found_through_a_proxy_even_from_this_host(client, address, header):
+    response = client.get(METRICS_PATH, REMOTE_ADDR=address, **{header: "203.0.113.7"})
     assert response.status_code == 404
 
 
