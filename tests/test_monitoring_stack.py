@@ -37,6 +37,8 @@ SERVICES = ("requests", "response_time", "queues", "tasks", "beat_lag", "gunicor
 CACHE_PREFIX = "keelstack"
 SAMPLER = "apps.core.monitoring_tasks.sample_monitoring_gauges"
 GUNICORN_WORKERS = 2
+# How long gunicorn and the worker may take to start answering (a cold first start is slow).
+STARTUP_SECONDS = 90
 # The mark makes pytest-django create the test database, which gunicorn's requests then query.
 pytestmark = pytest.mark.django_db
 
@@ -50,16 +52,18 @@ class Stack:
     listener: StatsdListener
     run_dir: Path
 
-    def get(self, path: str, data: bytes | None = None) -> int:
+    def get(self, path: str, data: bytes | None = None, timeout: float = 30) -> int:
         # The URL is the stack's own http://127.0.0.1 address.
         request = urllib.request.Request(  # noqa: S310
             self.url + path, data=data, headers={"Content-Type": "application/json"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 return response.status
         except urllib.error.HTTPError as error:
             return error.code
+        except OSError:
+            return 0  # no answer (yet)
 
     def write_heartbeat(self, *, age_seconds: float) -> None:
         """Beat's heartbeat as the app reads it: unix seconds under the cache key beat:heartbeat."""
@@ -101,6 +105,8 @@ def stack(django_db_setup, tmp_path_factory):
             *(str(BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{web_port}"),
             *("--bind", f"unix:{run_dir / 'gunicorn.sock'}"),
             *("--workers", str(GUNICORN_WORKERS), "--pid", str(pidfile)),
+            # gunicorn 25's control socket defaults to one path in $HOME that every gunicorn shares.
+            "--no-control-socket",
             # What deploy/gunicorn.conf.py sets from STATSD_HOST, STATSD_PORT and STATSD_PREFIX.
             *("--statsd-host", f"127.0.0.1:{listener.port}", "--statsd-prefix", "keel"),
         ]
@@ -124,10 +130,7 @@ def stack(django_db_setup, tmp_path_factory):
                     )
                 )
             wait_for_port(web_port)
-            deadline = time.monotonic() + 20
-            while not pidfile.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            yield Stack(
+            stack = Stack(
                 url=f"http://127.0.0.1:{web_port}",
                 pidfile=pidfile,
                 broker_url=f"redis://127.0.0.1:{redis_port}/1",
@@ -135,6 +138,12 @@ def stack(django_db_setup, tmp_path_factory):
                 listener=listener,
                 run_dir=run_dir,
             )
+            # A cold start (a fresh checkout compiling its bytecode) can take many seconds.
+            deadline = time.monotonic() + STARTUP_SECONDS
+            while stack.get("/healthz", timeout=5) != 200 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert pidfile.exists()
+            yield stack
         finally:
             # gunicorn (first) stops at once on SIGINT; the worker finishes its task on SIGTERM.
             for process, stop_signal in zip(processes, (signal.SIGINT, signal.SIGTERM), strict=False):
@@ -188,7 +197,7 @@ def exercised(stack):
     try:
         for task in (SAMPLER, "tests.monitoring.fails", "tests.monitoring.retries_once"):
             sender.send_task(task)
-        names = stack.listener.wait_for(lambda received: received >= EXPECTED, timeout=60)
+        names = stack.listener.wait_for(lambda received: received >= EXPECTED, timeout=STARTUP_SECONDS)
     finally:
         sender.close()
     return statuses, names
