@@ -82,7 +82,8 @@ class MetricsMiddleware:
     """Times every request by view, counts it by status class, and counts its database queries.
 
     Also answers /internal/metrics (what Munin reads), before host validation and the HTTPS
-    redirect, to loopback clients only; see `internal_metrics`. Its polls are not counted.
+    redirect, to clients on this host that did not come through a proxy (`is_local_unproxied`).
+    Its polls are not counted.
     """
 
     def __init__(self, get_response: Handler) -> None:
