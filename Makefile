@@ -72,6 +72,7 @@ beat: need-broker migrate ## Run Celery beat: the schedule in code, synced into 
 	$(CELERY) beat --loglevel=$(CELERY_LOGLEVEL)
 
 .PHONY: test
+# The development profile exported above would otherwise override pytest's test profile.
 test: install ## Run the test suite against the real PostgreSQL and Redis
 	@# The exported development profile must not leak into the suite (pytest-django prefers the env).
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(PYTEST_ARGS)
@@ -79,6 +80,17 @@ test: install ## Run the test suite against the real PostgreSQL and Redis
 .PHONY: test-fast
 test-fast: install ## The suite without the tests that start real processes (worker, nginx, copies of the repo)
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+.PHONY: munin-deps
+munin-deps: ## Install Debian's munin-node (munin-run), which the Munin plugin tests run the plugins with
+	@if command -v munin-run >/dev/null 2>&1 || [ -x /usr/sbin/munin-run ]; then \
+		echo "munin-run is installed"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq --no-install-recommends munin-node; \
+	else \
+		echo "Install munin-node (it provides munin-run) with your system's package manager." >&2; exit 1; \
+	fi
 
 .PHONY: lint
 lint: install ## ruff, ruff format --check, mypy, makemigrations --check, check --deploy

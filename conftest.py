@@ -40,3 +40,18 @@ def _isolated_cache():
         cache.delete_pattern("*")
     else:
         cache.clear()
+
+
+@pytest.fixture
+def statsd_listener(settings):
+    """A real UDP listener, and the app's metrics pointed at it (prefix `keel`)."""
+    from tests.helpers import StatsdListener
+
+    listener = StatsdListener()
+    settings.STATSD_HOST = "127.0.0.1"
+    settings.STATSD_PORT = listener.port
+    settings.STATSD_PREFIX = "keel"
+    try:
+        yield listener
+    finally:
+        listener.close()

@@ -2,7 +2,8 @@
 
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -66,3 +67,98 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} did not answer within {timeout}s") from None
             time.sleep(0.2)
+
+
+class StatsdListener:
+    """A real UDP socket standing in for the statsd server: collects every packet it is sent."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.lines: list[str] = []
+        self.packets = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._receive, daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        self.sock.settimeout(0.05)
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.packets += 1
+                self.lines.extend(line for line in data.decode("ascii").splitlines() if line)
+
+    def metrics(self) -> list[tuple[str, str, str]]:
+        """(name, value, type) of every metric received so far, e.g. ("keel.request.db.time", "1.2", "ms")."""
+        with self._lock:
+            lines = list(self.lines)
+        received = []
+        for line in lines:
+            name, _, rest = line.partition(":")
+            value, _, kind = rest.partition("|")
+            received.append((name, value, kind.split("|")[0]))
+        return received
+
+    def names(self) -> set[str]:
+        return {name for name, _, _ in self.metrics()}
+
+    def wait_for(self, predicate: Callable[[set[str]], bool], timeout: float = 10.0) -> set[str]:
+        """Wait until the names received satisfy `predicate`; return them either way."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not predicate(self.names()):
+            time.sleep(0.05)
+        return self.names()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.lines.clear()
+            self.packets = 0
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+@contextmanager
+def private_redis() -> Iterator[int]:
+    """A redis-server of this test's own on a free port, no persistence; yields its port."""
+    import shutil
+    import subprocess
+
+    if shutil.which("redis-server") is None:
+        raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server)")
+    port = free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    """Wait until something accepts TCP connections on 127.0.0.1:`port`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

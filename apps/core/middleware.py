@@ -1,14 +1,22 @@
-"""Request-wide middleware: request ids and body size limits."""
+"""Request-wide middleware: request ids, body size limits and request metrics."""
 
+import ipaddress
+import logging
+import time
 from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.db import connections
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from apps.core import metrics, monitoring
 from apps.core.api.errors import error_response
 from apps.core.request_id import REQUEST_ID_HEADER, current_request_id, request_id_from_header
 
 Handler = Callable[[HttpRequest], HttpResponse]
+logger = logging.getLogger(__name__)
 
 
 class RequestIdMiddleware:
@@ -52,3 +60,91 @@ class BodySizeLimitMiddleware:
                     413, "request_too_large", f"The request body is larger than the limit of {limit} bytes."
                 )
         return self.get_response(request)
+
+
+class QueryCounter:
+    """A database execute wrapper that counts queries and adds up their time."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+
+    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.count += 1
+
+
+class MetricsMiddleware:
+    """Times every request by view, counts it by status class, and counts its database queries.
+
+    Also answers /internal/metrics (what Munin reads), before host validation and the HTTPS
+    redirect, to clients on this host that did not come through a proxy (`is_local_unproxied`).
+    Its polls are not counted.
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == INTERNAL_METRICS_PATH and is_local_unproxied(request):
+            return internal_metrics(request)
+        started = time.perf_counter()
+        queries = QueryCounter()
+        with ExitStack() as stack:
+            # The request's metrics (cache hits included) leave in one packet at the end.
+            stack.enter_context(metrics.batch())
+            for connection in connections.all():
+                stack.enter_context(connection.execute_wrapper(queries))
+            response = self.get_response(request)
+            milliseconds = (time.perf_counter() - started) * 1000
+            try:
+                self._record(request, response, milliseconds, queries)
+            except Exception:
+                # A metric must never cost the user their response.
+                logger.exception("could not record request metrics")
+        return response
+
+    @staticmethod
+    def _record(
+        request: HttpRequest, response: HttpResponse, milliseconds: float, queries: QueryCounter
+    ) -> None:
+        match = request.resolver_match
+        view = metrics.metric_segment(match.view_name) if match and match.view_name else "unresolved"
+        status_class = f"{response.status_code // 100}xx"
+        metrics.timing(f"request.time.{view}", milliseconds)
+        metrics.incr(f"request.status.{status_class}")
+        metrics.incr("request.db.queries", queries.count)
+        metrics.timing("request.db.time", queries.seconds * 1000)
+        monitoring.count_request(status_class=status_class, milliseconds=milliseconds)
+
+
+INTERNAL_METRICS_PATH = "/internal/metrics"
+_PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED")
+
+
+def is_local_unproxied(request: HttpRequest) -> bool:
+    """True for a client on this host that did not come through a proxy.
+
+    nginx connects from 127.0.0.1 too, so a request carrying a proxy header is refused even from
+    loopback; gunicorn on a unix socket reports an empty address, which only local processes reach.
+    """
+    if any(header in request.META for header in _PROXY_HEADERS):
+        return False
+    address = request.META.get("REMOTE_ADDR") or ""
+    if not address:
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def internal_metrics(request: HttpRequest) -> HttpResponse:
+    """The counters, queue depths and beat heartbeat age as JSON, for the Munin plugins."""
+    response = JsonResponse(monitoring.snapshot())
+    response["Cache-Control"] = "no-store"
+    return response

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so every later log line and every response (errors included) carries the id.
     "apps.core.middleware.RequestIdMiddleware",
+    # Before everything that can answer early (redirects, 413s), so their time and status count too.
+    "apps.core.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.core.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -152,7 +154,8 @@ if CACHE_REDIS_URL:
             "LOCATION": CACHE_REDIS_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", default=PROJECT_SLUG),
             "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # django-redis's default client, counting hits and misses for statsd.
+                "CLIENT_CLASS": "apps.core.cache.MeasuredRedisClient",
                 "PARSER_CLASS": "redis.connection._HiredisParser",
                 "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
                 "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
@@ -410,6 +413,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         # Heartbeats queued while no worker runs are useless once /readyz would call them stale.
         "options": {"expire_seconds": BEAT_HEARTBEAT_MAX_AGE},
     },
+    # Queue depths and beat's lag for statsd; read-only, so two runs in a slot do no harm.
+    "core.sample-monitoring-gauges": {
+        "task": "apps.core.monitoring_tasks.sample_monitoring_gauges",
+        "schedule": 30.0,
+        "options": {"expire_seconds": 25},
+    },
     # Each app's own entries, from apps/<name>/schedule.py.
     **project_apps.beat_schedules(env),
 }
@@ -430,6 +439,11 @@ if SENTRY_DSN:
 
 # Health checks: how long /readyz waits for each dependency before calling it down.
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=1.0)
+
+# Metrics: statsd over UDP, fire and forget; off (no socket at all) while STATSD_HOST is unset.
+STATSD_HOST = env("STATSD_HOST", default="")
+STATSD_PORT = env.int("STATSD_PORT", default=8125)
+STATSD_PREFIX = env("STATSD_PREFIX", default=PROJECT_SLUG)
 
 # Logging: readable lines in development, one JSON object per line in production.
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

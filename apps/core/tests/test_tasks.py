@@ -156,7 +156,7 @@ def test_a_request_queuing_work_while_the_broker_is_down_succeeds_and_the_failur
         elapsed = time.monotonic() - started
     assert response.status_code == 201
     assert elapsed < 3
-    assert counted == ["celery.enqueue.failed"]
+    assert counted.count("celery.enqueue.failed") == 1
     failure = next(record for record in caplog.records if record.getMessage().startswith("could not queue"))
     assert "apps.core.tasks.beat_heartbeat" in failure.getMessage()
     assert failure.request_id == "req-broker-down"
@@ -171,4 +171,4 @@ def test_a_broker_that_hangs_delays_the_request_by_seconds_not_minutes(client, c
         elapsed = time.monotonic() - started
     assert response.status_code == 201
     assert elapsed < 6
-    assert counted == ["celery.enqueue.failed"]
+    assert counted.count("celery.enqueue.failed") == 1

@@ -1,0 +1,478 @@
+"""Monitoring against running processes: a real gunicorn and Celery worker on a private Redis.
+
+A UDP listener stands in for statsd; the Munin plugins run as programs (and through munin-run)
+against the running gunicorn, the way munin-node runs them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from celery import Celery
+from django.db import connections
+
+from apps.core.monitoring import FLUSH_INTERVAL_SECONDS
+from tests.helpers import StatsdListener, closed_port, free_port, private_redis, wait_for_port
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PLUGIN = ROOT / "monitoring" / "munin" / "plugins" / "keel_"
+CATALOGUE = ROOT / "monitoring" / "statsd" / "catalogue.csv"
+SERVICES = ("requests", "response_time", "queues", "tasks", "beat_lag", "gunicorn_workers")
+CACHE_PREFIX = "keelstack"
+SAMPLER = "apps.core.monitoring_tasks.sample_monitoring_gauges"
+GUNICORN_WORKERS = 2
+# How long gunicorn and the worker may take to start answering (a cold first start is slow).
+STARTUP_SECONDS = 90
+# The mark makes pytest-django create the test database, which gunicorn's requests then query.
+pytestmark = pytest.mark.django_db
+
+
+@dataclass
+class Stack:
+    url: str
+    pidfile: Path
+    broker_url: str
+    redis: redis.Redis
+    listener: StatsdListener
+    run_dir: Path
+
+    def get(self, path: str, data: bytes | None = None, timeout: float = 30) -> int:
+        # The URL is the stack's own http://127.0.0.1 address.
+        request = urllib.request.Request(
+            self.url + path, data=data, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            return 0  # no answer (yet)
+
+    def write_heartbeat(self, *, age_seconds: float) -> None:
+        """Beat's heartbeat as the app reads it: unix seconds under the cache key beat:heartbeat."""
+        self.redis.set(f"{CACHE_PREFIX}:1:beat:heartbeat", int(time.time() - age_seconds))
+
+
+def _stop(process: subprocess.Popen, stop_signal: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, stop_signal)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def stack(django_db_setup, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("monitoring-stack")
+    database = connections["default"].settings_dict
+    listener = StatsdListener()
+    with private_redis() as redis_port:
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", str(run_dir)),
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            # The test database pytest-django just created, so requests that query work.
+            "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}",
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "CACHE_KEY_PREFIX": CACHE_PREFIX,
+            "STATSD_HOST": "127.0.0.1",
+            "STATSD_PORT": str(listener.port),
+            "STATSD_PREFIX": "keel",
+        }
+        web_port = free_port()
+        pidfile = run_dir / "gunicorn.pid"
+        gunicorn = [
+            *(str(BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{web_port}"),
+            *("--bind", f"unix:{run_dir / 'gunicorn.sock'}"),
+            *("--workers", str(GUNICORN_WORKERS), "--pid", str(pidfile)),
+            # gunicorn 25's control socket defaults to one path in $HOME that every gunicorn shares.
+            "--no-control-socket",
+            # What deploy/gunicorn.conf.py sets from STATSD_HOST, STATSD_PORT and STATSD_PREFIX.
+            *("--statsd-host", f"127.0.0.1:{listener.port}", "--statsd-prefix", "keel"),
+        ]
+        worker = [
+            *(str(BIN / "celery"), "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING"),
+            *("--include", "tests.monitoring_worker_tasks", "--without-gossip", "--without-mingle"),
+        ]
+        processes: list[subprocess.Popen] = []
+        logs = []
+        try:
+            for name, command in (("gunicorn", gunicorn), ("worker", worker)):
+                logs.append((run_dir / f"{name}.log").open("w"))
+                processes.append(
+                    subprocess.Popen(
+                        command,
+                        cwd=ROOT,
+                        env=env,
+                        stdout=logs[-1],
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+            wait_for_port(web_port)
+            stack = Stack(
+                url=f"http://127.0.0.1:{web_port}",
+                pidfile=pidfile,
+                broker_url=f"redis://127.0.0.1:{redis_port}/1",
+                redis=redis.Redis(host="127.0.0.1", port=redis_port, db=0),
+                listener=listener,
+                run_dir=run_dir,
+            )
+            # A cold start (a fresh checkout compiling its bytecode) can take many seconds.
+            deadline = time.monotonic() + STARTUP_SECONDS
+            while stack.get("/healthz", timeout=5) != 200 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert pidfile.exists()
+            yield stack
+        finally:
+            # gunicorn (first) stops at once on SIGINT; the worker finishes its task on SIGTERM.
+            for process, stop_signal in zip(processes, (signal.SIGINT, signal.SIGTERM), strict=False):
+                _stop(process, stop_signal)
+            for log in logs:
+                log.close()
+            listener.close()
+
+
+# What a request, the three kinds of task outcome and the sampler must send, between them.
+EXPECTED = {
+    "keel.request.time.healthz",
+    "keel.request.time.v1_users_login",
+    "keel.request.time.unresolved",
+    "keel.request.status.2xx",
+    "keel.request.status.4xx",
+    "keel.request.db.queries",
+    "keel.request.db.time",
+    "keel.cache.get.hit",
+    "keel.cache.get.miss",
+    "keel.celery.task.apps_core_monitoring_tasks_sample_monitoring_gauges.runtime",
+    "keel.celery.task.apps_core_monitoring_tasks_sample_monitoring_gauges.succeeded",
+    "keel.celery.task.tests_monitoring_fails.failed",
+    "keel.celery.task.tests_monitoring_retries_once.retried",
+    "keel.celery.task.tests_monitoring_retries_once.succeeded",
+    "keel.celery.queue.celery.depth",
+    "keel.celery.beat.heartbeat_age",
+    "keel.gunicorn.requests",
+    "keel.gunicorn.request.duration",
+    "keel.gunicorn.request.status.200",
+}
+
+
+@pytest.fixture(scope="module")
+def exercised(stack):
+    """One request of each kind through gunicorn and one task of each outcome on the worker."""
+    stack.write_heartbeat(age_seconds=10)
+    statuses = [
+        stack.get("/healthz"),
+        stack.get("/no/such/page"),
+        # A login attempt queries the database and the login throttle reads the cache.
+        stack.get(
+            "/api/v1/auth/login/", data=json.dumps({"email": "a@example.com", "password": "x"}).encode()
+        ),
+        stack.get(
+            "/api/v1/auth/login/", data=json.dumps({"email": "a@example.com", "password": "x"}).encode()
+        ),
+    ]
+    # Not the current app: shared tasks elsewhere in this process must stay bound to the project's.
+    sender = Celery(broker=stack.broker_url, set_as_current=False)
+    try:
+        for task in (SAMPLER, "tests.monitoring.fails", "tests.monitoring.retries_once"):
+            sender.send_task(task)
+        names = stack.listener.wait_for(lambda received: received >= EXPECTED, timeout=STARTUP_SECONDS)
+    finally:
+        sender.close()
+    return statuses, names
+
+
+def test_requests_through_gunicorn_are_answered_while_metrics_are_sent(exercised):
+    statuses, _ = exercised
+    assert statuses == [200, 404, 403, 403]  # the login is refused: no such user
+
+
+def test_a_request_and_a_task_on_the_real_stack_send_every_expected_metric(exercised):
+    _, names = exercised
+    assert EXPECTED - names == set()
+
+
+def _catalogue_patterns() -> list[re.Pattern[str]]:
+    with CATALOGUE.open() as catalogue:
+        names = [row["name"] for row in csv.DictReader(catalogue)]
+    return [re.compile(re.sub(r"\\\{\w+\\\}", "[A-Za-z0-9_-]+", re.escape(name))) for name in names]
+
+
+def test_every_metric_the_stack_sends_is_in_the_catalogue(exercised):
+    _, names = exercised
+    patterns = _catalogue_patterns()
+    uncatalogued = {
+        name
+        for name in names
+        if not any(pattern.fullmatch(name.removeprefix("keel.")) for pattern in patterns)
+    }
+    assert uncatalogued == set()
+
+
+# --- Munin ----------------------------------------------------------------------------------
+FIELD = r"[A-Za-z_][A-Za-z0-9_]*"
+NUMBER = r"-?\d+(?:\.\d+)?"
+LEVEL = rf"(?:{NUMBER})?(?::(?:{NUMBER})?)?"
+GRAPH_ATTRIBUTES = {
+    "graph_title",
+    "graph_vlabel",
+    "graph_args",
+    "graph_category",
+    "graph_info",
+    "graph_order",
+}
+FIELD_ATTRIBUTES = {"label", "type", "min", "max", "draw", "warning", "critical", "info", "cdef", "graph"}
+
+
+def parse_config(output: str) -> dict[str, dict[str, str]]:
+    """Check `config` output against the Munin plugin protocol; return {field: {attribute: value}}."""
+    graph: dict[str, str] = {}
+    fields: dict[str, dict[str, str]] = {}
+    for line in output.splitlines():
+        key, _, value = line.partition(" ")
+        assert value.strip(), f"line without a value: {line!r}"
+        if key.startswith("graph_"):
+            assert key in GRAPH_ATTRIBUTES, f"unknown graph attribute: {line!r}"
+            graph[key] = value
+            continue
+        match = re.fullmatch(rf"({FIELD})\.(\w+)", key)
+        assert match, f"not a field attribute: {line!r}"
+        field, attribute = match.groups()
+        assert attribute in FIELD_ATTRIBUTES, f"unknown field attribute: {line!r}"
+        fields.setdefault(field, {})[attribute] = value
+    assert {"graph_title", "graph_vlabel", "graph_category"} <= set(graph)
+    assert fields, "a graph without fields"
+    for field, attributes in fields.items():
+        assert "label" in attributes, f"{field} has no label"
+        assert attributes.get("type", "GAUGE") in {"GAUGE", "DERIVE", "COUNTER", "ABSOLUTE"}
+        if attributes.get("type") in {"DERIVE", "COUNTER"}:
+            assert attributes.get("min") == "0", f"{field}: a counter reset must not read as a huge drop"
+        for level in ("warning", "critical"):
+            if level in attributes:
+                assert re.fullmatch(LEVEL, attributes[level]), f"{field}.{level} is not a range"
+    return fields
+
+
+def parse_values(output: str, fields: dict[str, dict[str, str]]) -> dict[str, float | None]:
+    """Check fetch output: one `<field>.value <number|U>` per configured field, nothing else."""
+    values: dict[str, float | None] = {}
+    for line in output.splitlines():
+        match = re.fullmatch(rf"({FIELD})\.value ({NUMBER}|U)", line)
+        assert match, f"not a value line: {line!r}"
+        values[match[1]] = None if match[2] == "U" else float(match[2])
+    assert set(values) == set(fields)
+    return values
+
+
+def known_values(output: str, fields: dict[str, dict[str, str]]) -> dict[str, float]:
+    """Like parse_values, for a plugin whose data source is up: no field may be unknown."""
+    values = parse_values(output, fields)
+    known = {field: value for field, value in values.items() if value is not None}
+    assert known == values, f"unknown values: {values}"
+    return known
+
+
+def parse_autoconf(output: str) -> str:
+    assert re.fullmatch(r"yes|no(?: \(.+\))?", output.strip()), f"not an autoconf answer: {output!r}"
+    return output.strip()
+
+
+def crosses(value: float, level: str) -> bool:
+    """Whether `value` is outside a Munin warning/critical range (`max`, `min:`, or `min:max`)."""
+    low, _, high = level.rpartition(":") if ":" in level else ("", "", level)
+    return (bool(low) and value < float(low)) or (bool(high) and value > float(high))
+
+
+@pytest.fixture(scope="module")
+def plugin_dir(stack):
+    """The plugins as munin-node's servicedir holds them: keel_<service> symlinks to the one script."""
+    directory = stack.run_dir / "plugins"
+    directory.mkdir()
+    for service in SERVICES:
+        (directory / f"keel_{service}").symlink_to(PLUGIN)
+    return directory
+
+
+def plugin_env(stack: Stack) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "KEEL_METRICS_URL": f"{stack.url}/internal/metrics",
+        "GUNICORN_PIDFILE": str(stack.pidfile),
+    }
+
+
+def run_plugin(plugin_dir: Path, service: str, *args: str, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [str(plugin_dir / f"keel_{service}"), *args], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    return result.stdout
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_plugin_prints_protocol_valid_config_values_and_autoconf(stack, plugin_dir, exercised, service):
+    env = plugin_env(stack)
+    fields = parse_config(run_plugin(plugin_dir, service, "config", env=env))
+    known_values(run_plugin(plugin_dir, service, env=env), fields)
+    assert parse_autoconf(run_plugin(plugin_dir, service, "autoconf", env=env)) == "yes"
+
+
+def test_plugins_reach_gunicorn_over_its_unix_socket(stack, plugin_dir, exercised):
+    env = {
+        **plugin_env(stack),
+        # The socket wins: a URL nothing listens on would fail.
+        "KEEL_METRICS_URL": f"http://127.0.0.1:{closed_port()}/internal/metrics",
+        "KEEL_METRICS_SOCKET": str(stack.run_dir / "gunicorn.sock"),
+    }
+    fields = parse_config(run_plugin(plugin_dir, "tasks", "config", env=env))
+
+    values = known_values(run_plugin(plugin_dir, "tasks", env=env), fields)
+
+    assert values["succeeded"] >= 1
+
+
+def test_autoconf_says_no_with_the_reason_when_the_app_is_unreachable(stack, plugin_dir):
+    env = {**plugin_env(stack), "KEEL_METRICS_URL": f"http://127.0.0.1:{closed_port()}/internal/metrics"}
+    answer = parse_autoconf(run_plugin(plugin_dir, "requests", "autoconf", env=env))
+    assert answer.startswith("no (app metrics unreachable")
+
+
+def test_plugins_report_unknown_values_when_the_app_is_unreachable(stack, plugin_dir):
+    env = {**plugin_env(stack), "KEEL_METRICS_URL": f"http://127.0.0.1:{closed_port()}/internal/metrics"}
+    result = subprocess.run(
+        [str(plugin_dir / "keel_tasks")], env=env, capture_output=True, text=True, timeout=30, check=True
+    )
+    assert result.stdout.splitlines() == ["succeeded.value U", "failed.value U", "retried.value U"]
+
+
+def eventually(
+    read: Callable[[], dict[str, float]], done: Callable[[dict[str, float]], bool]
+) -> dict[str, float]:
+    """Read until `done` (each process adds its counts to Redis every FLUSH_INTERVAL_SECONDS)."""
+    deadline = time.monotonic() + 4 * FLUSH_INTERVAL_SECONDS + 5
+    values = read()
+    while not done(values) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        values = read()
+    return values
+
+
+def test_request_plugin_counts_the_requests_gunicorn_answered(stack, plugin_dir, exercised):
+    env = plugin_env(stack)
+    fields = parse_config(run_plugin(plugin_dir, "requests", "config", env=env))
+
+    def read() -> dict[str, float]:
+        return known_values(run_plugin(plugin_dir, "requests", env=env), fields)
+
+    time.sleep(FLUSH_INTERVAL_SECONDS + 0.5)  # the earlier requests' counts are all in Redis
+    before = read()
+    assert [stack.get("/healthz") for _ in range(3)] == [200, 200, 200]
+    after = eventually(read, lambda values: values["status_2xx"] - before["status_2xx"] >= 3)
+
+    assert after["status_2xx"] - before["status_2xx"] == 3
+    assert after["status_4xx"] == before["status_4xx"]
+
+
+def test_task_plugin_counts_each_outcome_of_the_real_worker(stack, plugin_dir, exercised):
+    expected = {"succeeded": 2.0, "failed": 1.0, "retried": 1.0}
+    fields: dict[str, dict[str, str]] = {outcome: {} for outcome in expected}
+    env = plugin_env(stack)
+
+    values = eventually(
+        lambda: known_values(run_plugin(plugin_dir, "tasks", env=env), fields), expected.__eq__
+    )
+
+    # The sampler and the retried task succeeded; one task failed; one retry was scheduled.
+    assert values == expected
+
+
+def test_queue_plugin_graphs_the_default_queue_with_warning_and_critical_levels(stack, plugin_dir):
+    fields = parse_config(run_plugin(plugin_dir, "queues", "config", env=plugin_env(stack)))
+    assert fields["celery"]["warning"] == "100"
+    assert fields["celery"]["critical"] == "1000"
+
+
+def test_gunicorn_plugin_counts_the_workers_of_the_master_in_the_pidfile(stack, plugin_dir):
+    values = known_values(run_plugin(plugin_dir, "gunicorn_workers", env=plugin_env(stack)), {"workers": {}})
+    assert values == {"workers": float(GUNICORN_WORKERS)}
+
+
+def test_beat_lag_plugin_crosses_its_warning_level_when_the_heartbeat_is_old(stack, plugin_dir):
+    env = plugin_env(stack)
+    fields = parse_config(run_plugin(plugin_dir, "beat_lag", "config", env=env))
+    warning, critical = fields["age"]["warning"], fields["age"]["critical"]
+
+    stack.write_heartbeat(age_seconds=30)
+    fresh = known_values(run_plugin(plugin_dir, "beat_lag", env=env), fields)["age"]
+    stack.write_heartbeat(age_seconds=float(warning) + 60)
+    stale = known_values(run_plugin(plugin_dir, "beat_lag", env=env), fields)["age"]
+
+    assert not crosses(fresh, warning)
+    assert crosses(stale, warning)
+    assert not crosses(stale, critical)
+
+
+# --- munin-run, as munin-node runs the plugins -----------------------------------------------
+def munin_run() -> str:
+    path = shutil.which("munin-run") or "/usr/sbin/munin-run"
+    if not Path(path).exists():
+        pytest.fail("munin-run is not installed: run `make munin-deps` (Debian's munin-node)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def munin_conf_dir(stack):
+    directory = stack.run_dir / "plugin-conf.d"
+    directory.mkdir()
+    # The shipped file, with this stack's socket and pidfile; root because both sit in the
+    # test's private temporary directory.
+    shipped = (ROOT / "monitoring" / "munin" / "plugin-conf.d" / "keel").read_text()
+    shipped = shipped.replace("user nobody", "user root").replace("group keel", "group root")
+    shipped = shipped.replace("/run/keel/gunicorn.sock", str(stack.run_dir / "gunicorn.sock"))
+    shipped = shipped.replace("/run/keel/gunicorn.pid", str(stack.pidfile))
+    (directory / "keel").write_text(shipped)
+    return directory
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_munin_run_executes_each_plugin_with_the_shipped_plugin_conf(
+    plugin_dir, munin_conf_dir, exercised, service
+):
+    def run(*args: str) -> str:
+        command = [
+            munin_run(),
+            "--servicedir",
+            str(plugin_dir),
+            "--sconfdir",
+            str(munin_conf_dir),
+            f"keel_{service}",
+        ]
+        result = subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    fields = parse_config(run("config"))
+    known_values(run(), fields)
+    assert parse_autoconf(run("autoconf")) == "yes"
