@@ -30,13 +30,14 @@ def rabbitmq_worker(database, redis_port, log_dir) -> Iterator[CeleryProcess]:
         database=database, redis_port=redis_port, broker_url=RABBITMQ_URL, CELERY_TASK_DEFAULT_QUEUE=QUEUE
     )
     try:
-        with celery("worker", env, log_dir, "--concurrency=1", "--include=tests.celery.tasks") as worker:
+        with celery("worker", env, log_dir, *WORKER_ARGS) as worker:
             yield worker
     finally:
         with kombu.Connection(RABBITMQ_URL, connect_timeout=3) as connection:
             channel = connection.default_channel
-            channel.queue_delete(QUEUE)
-            channel.exchange_delete(QUEUE)
+            for name in (QUEUE, KILLED_QUEUE):
+                channel.queue_delete(name)
+                channel.exchange_delete(name)
 
 
 def test_a_task_queued_on_rabbitmq_runs_on_the_worker(rabbitmq_worker, effects):
