@@ -59,9 +59,14 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 
 
 def _send(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    eager = task.app.conf.task_always_eager
     try:
         task.apply_async(args=args, kwargs=kwargs)
     except Exception:
+        if eager:
+            # No broker: the task ran here and failed, as it would have on a worker.
+            logger.exception("task %s failed (run eagerly: no broker is configured)", task.name)
+            return
         metrics.incr("celery.enqueue.failed")
         # The data is committed; a periodic sweep finds what this message would have done.
         logger.exception("could not queue task %s; a periodic sweep will pick the work up", task.name)

@@ -8,7 +8,7 @@ import redis
 from django.urls import reverse
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from tests.processes import CeleryProcess, celery_env, start_celery, wait_until
+from tests.processes import CeleryProcess, celery, celery_env, start_celery, wait_until
 
 # Beat at a one-second heartbeat; four seconds without one is stale.
 INTERVAL, MAX_AGE = 1, 4
@@ -20,19 +20,23 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
-def beat(database, redis_port, log_dir, django_db_blocker) -> Iterator[CeleryProcess]:
-    env = celery_env(
+def env(database, redis_port) -> dict[str, str]:
+    return celery_env(
         database=database,
         redis_port=redis_port,
         BEAT_HEARTBEAT_INTERVAL=str(INTERVAL),
         BEAT_HEARTBEAT_MAX_AGE=str(MAX_AGE),
     )
+
+
+@pytest.fixture(scope="module")
+def worker_and_beat(env, log_dir, django_db_blocker) -> Iterator[tuple[CeleryProcess, CeleryProcess]]:
     worker = start_celery("worker", env, log_dir, "--concurrency=1")
     beat = start_celery("beat", env, log_dir)
     try:
         worker.wait_until_ready()
         beat.wait_until_ready()
-        yield beat
+        yield worker, beat
     finally:
         beat.stop()
         worker.stop()
@@ -41,6 +45,11 @@ def beat(database, redis_port, log_dir, django_db_blocker) -> Iterator[CeleryPro
             PeriodicTask.objects.all().delete()
             IntervalSchedule.objects.all().delete()
             CrontabSchedule.objects.all().delete()
+
+
+@pytest.fixture
+def beat(worker_and_beat) -> CeleryProcess:
+    return worker_and_beat[1]
 
 
 @pytest.fixture
@@ -70,6 +79,14 @@ def test_the_heartbeat_entry_fires_every_interval(beat, heartbeats):
         )
     )
     assert 1 <= later - first <= 10
+
+
+def test_a_second_beat_started_by_mistake_does_not_run_a_slot_twice(worker_and_beat, env, log_dir):
+    worker, _ = worker_and_beat
+    assert "skipping beat_heartbeat" not in worker.log(), "one beat alone already ran a slot twice"
+    with celery("beat", env, log_dir):
+        worker.wait_for_log("skipping beat_heartbeat: slot", timeout=20)
+    assert "already ran; is a second beat running?" in worker.log()
 
 
 def test_readyz_reports_beat_stale_once_beat_has_stopped(beat, redis_port, client, settings):

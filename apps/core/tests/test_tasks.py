@@ -172,3 +172,11 @@ def test_a_broker_that_hangs_delays_the_request_by_seconds_not_minutes(client, c
     assert response.status_code == 201
     assert elapsed < 6
     assert counted.count("celery.enqueue.failed") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_broker_a_failing_task_is_logged_as_a_task_failure_not_a_queueing_one(caplog, counted):
+    enqueue(wrong_input, "eager")
+    assert attempts.count("eager") == 1
+    assert "celery.enqueue.failed" not in counted
+    assert "apps.core.tests.test_tasks.wrong_input failed (run eagerly" in caplog.text
