@@ -4,7 +4,7 @@ import logging
 from functools import partial
 from typing import Any
 
-from celery import Task
+from celery import Task, shared_task
 from django.db import transaction
 
 from apps.core import metrics
@@ -24,3 +24,9 @@ def _send(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
 def enqueue(task: Task, *args: Any, **kwargs: Any) -> None:
     """Queue `task` once the current transaction commits (at once outside a transaction)."""
     transaction.on_commit(partial(_send, task, args, kwargs))
+
+
+@shared_task(name="core.ping")
+def ping() -> str:
+    """Answers "pong": proves that a worker consumes the queue (operators, the stack tests)."""
+    return "pong"
