@@ -132,7 +132,7 @@ max_requests = _env_int("GUNICORN_MAX_REQUESTS", 2000)
 max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 200)
 
 # The worker heartbeat file lives in memory: on a disk-backed /tmp a slow disk gets workers killed.
-worker_tmp_dir = _env_str("GUNICORN_WORKER_TMP_DIR", "/dev/shm")
+worker_tmp_dir = _env_str("GUNICORN_WORKER_TMP_DIR", "/dev/shm")  # noqa: S108 (a directory, not a file name)
 
 # Only nginx on this host may tell us the client's scheme (X-Forwarded-Proto).
 forwarded_allow_ips = _env_str("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")

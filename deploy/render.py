@@ -184,7 +184,9 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
     graceful_timeout = as_int(env, "GUNICORN_GRACEFUL_TIMEOUT", 30)
     gunicorn_keepalive = as_int(env, "GUNICORN_KEEPALIVE", 65)
     if gunicorn_keepalive < 2:
-        raise RenderError("GUNICORN_KEEPALIVE must be at least 2 s: nginx keeps idle connections to gunicorn.")
+        raise RenderError(
+            "GUNICORN_KEEPALIVE must be at least 2 s: nginx keeps idle connections to gunicorn."
+        )
 
     tls = as_bool(env, "NGINX_TLS", default=not local)
     listen_http = _words(env.get("NGINX_LISTEN", "")) or (["127.0.0.1:8080"] if local else ["80", "[::]:80"])
@@ -201,9 +203,11 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         )
 
     allowed_hosts = _words(env.get("ALLOWED_HOSTS", ""))
-    server_names = _words(env.get("NGINX_SERVER_NAMES", "")) or [
-        host for host in allowed_hosts if host != "*"
-    ] or ["localhost", "127.0.0.1"]
+    server_names = (
+        _words(env.get("NGINX_SERVER_NAMES", ""))
+        or [host for host in allowed_hosts if host != "*"]
+        or ["localhost", "127.0.0.1"]
+    )
 
     limit_req = as_bool(env, "NGINX_LIMIT_REQ", default=True)
     rates = {name: env.get(name, default).strip() for name, default in _RATE_DEFAULTS.items()}
@@ -261,7 +265,9 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         "NGINX_LOG_DIR": nginx_log_dir,
         "NGINX_SERVER_NAMES": " ".join(server_names),
         "UPSTREAM_SERVERS": "\n".join(f"server {_nginx_upstream(server)};" for server in upstreams),
-        "UPSTREAM_KEEPALIVE_TIMEOUT": gunicorn_keepalive - 1 if gunicorn_keepalive <= 10 else gunicorn_keepalive - 5,
+        "UPSTREAM_KEEPALIVE_TIMEOUT": gunicorn_keepalive - 1
+        if gunicorn_keepalive <= 10
+        else gunicorn_keepalive - 5,
         "GUNICORN_KEEPALIVE": gunicorn_keepalive,
         "PROXY_TIMEOUT": gunicorn_timeout,
         "LISTEN_HTTP": "\n".join(f"listen {address};" for address in listen_http),
@@ -327,7 +333,10 @@ def outputs(context: Mapping[str, object]) -> list[Output]:
     programs = ["group", "web", "worker", "beat"] + (["nginx"] if context["LOCAL"] else [])
     for program in programs:
         result.append(
-            Output(supervisor / f"{program}.conf.template", build / "supervisor" / "conf.d" / f"{slug}-{program}.conf")
+            Output(
+                supervisor / f"{program}.conf.template",
+                build / "supervisor" / "conf.d" / f"{slug}-{program}.conf",
+            )
         )
     return result
 

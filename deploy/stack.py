@@ -110,7 +110,9 @@ def up(env: Mapping[str, str]) -> int:
 
     supervisord = str(Path(python).parent / "supervisord")
     scheme, listen = ("https", "NGINX_LISTEN_TLS") if context["NGINX_TLS"] else ("http", "NGINX_LISTEN")
-    address = render._words(stack.get(listen, ""))[:1] or (["127.0.0.1:8443"] if scheme == "https" else ["127.0.0.1:8080"])
+    address = render._words(stack.get(listen, ""))[:1] or (
+        ["127.0.0.1:8443"] if scheme == "https" else ["127.0.0.1:8080"]
+    )
     print(f"stack: starting supervisord; the site is at {scheme}://{address[0]}/  (Ctrl-C stops everything)")
     sys.stdout.flush()
     # supervisord replaces this process, so Ctrl-C reaches it directly and it stops every program.
@@ -121,7 +123,10 @@ def up(env: Mapping[str, str]) -> int:
 def _supervisorctl(context: Mapping[str, object], *args: str) -> subprocess.CompletedProcess[str]:
     supervisorctl = str(Path(sys.executable).parent / "supervisorctl")
     return subprocess.run(  # noqa: S603
-        [supervisorctl, "-c", str(_supervisor_conf(context)), *args], capture_output=True, text=True, check=False
+        [supervisorctl, "-c", str(_supervisor_conf(context)), *args],
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

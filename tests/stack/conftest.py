@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -130,7 +131,11 @@ class Stack:
         connection: http.client.HTTPConnection
         if https:
             connection = http.client.HTTPSConnection(
-                "localhost", self.https_port, context=self.tls_context(), timeout=timeout, source_address=(source, 0)
+                "localhost",
+                self.https_port,
+                context=self.tls_context(),
+                timeout=timeout,
+                source_address=(source, 0),
             )
         else:
             connection = http.client.HTTPConnection(
@@ -172,13 +177,27 @@ class Stack:
 
     def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     def diagnostics(self) -> str:
         parts = []
-        for name in ("stack-up.log", "supervisord.log", "web.log", "worker.log", "beat.log", "nginx-error.log"):
-            text = self.log(name) if name != "stack-up.log" else (self.root / name).read_text(errors="replace")
+        for name in (
+            "stack-up.log",
+            "supervisord.log",
+            "web.log",
+            "worker.log",
+            "beat.log",
+            "nginx-error.log",
+        ):
+            text = (
+                self.log(name) if name != "stack-up.log" else (self.root / name).read_text(errors="replace")
+            )
             parts.append(f"--- {name} (tail)\n" + "\n".join(text.splitlines()[-15:]))
         return "\n".join(parts)
 
@@ -249,8 +268,19 @@ def stack_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     directory = tmp_path_factory.mktemp("redis")
     server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(directory)],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
@@ -273,8 +303,24 @@ def stack_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
         check=True,
         capture_output=True,
     )
@@ -288,7 +334,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_r
     http_port, https_port = free_port(), free_port()
     base = {
         "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/tmp"),
+        "HOME": os.environ.get("HOME", str(root)),
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         "DATABASE_URL": stack_database,
@@ -317,7 +363,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_r
         "GUNICORN_GRACEFUL_TIMEOUT": "10",
         "CELERY_WORKER_CONCURRENCY": "1",
     }
-    running = Stack(root=root, env=deploy_stack.stack_env(base), http_port=http_port, https_port=https_port, cert=cert)
+    running = Stack(
+        root=root, env=deploy_stack.stack_env(base), http_port=http_port, https_port=https_port, cert=cert
+    )
     running.start()
     try:
         running.wait_ready()
@@ -326,7 +374,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_r
         running.stop()
         # Whatever a failed test left behind goes too: no process of this stack may outlive it.
         for pid, _ in alive(running.seen):
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
