@@ -231,6 +231,13 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
             )
     concurrency = env.get("CELERY_WORKER_CONCURRENCY", "").strip()
 
+    programs = _words(env.get("DEPLOY_PROGRAMS", "")) or ["web", "worker", "beat"]
+    unknown = set(programs) - {"web", "worker", "beat"}
+    if unknown:
+        raise RenderError(
+            f"DEPLOY_PROGRAMS names {', '.join(sorted(unknown))}; choose from web, worker, beat."
+        )
+
     deploy_user = env.get("DEPLOY_USER", "").strip() or ("" if local else slug)
     nginx_bin = env.get("NGINX_BIN", "").strip() or shutil.which("nginx") or "/usr/sbin/nginx"
     running_as_root = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -291,6 +298,7 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         "NGINX_LIMIT_API_BURST": as_int(env, "NGINX_LIMIT_API_BURST", 40),
         "NGINX_ACME_ROOT": path("NGINX_ACME_ROOT", build_dir / "acme" if local else Path("/var/www/acme")),
         # supervisor
+        "PROGRAMS": ",".join(programs),
         "DEPLOY_USER": deploy_user,
         "WEB_ENVIRONMENT": ",".join(
             f'{key}="{_supervisor_value(value)}"' for key, value in sorted(gunicorn_env.items())
@@ -330,7 +338,7 @@ def outputs(context: Mapping[str, object]) -> list[Output]:
         name = snippet.name.removesuffix(".template")
         result.append(Output(snippet, build / "nginx" / "snippets" / slug / name))
     result.append(Output(supervisor / "supervisord.conf.template", build / "supervisor" / "supervisord.conf"))
-    programs = ["group", "web", "worker", "beat"] + (["nginx"] if context["LOCAL"] else [])
+    programs = ["group", *str(context["PROGRAMS"]).split(","), *(["nginx"] if context["LOCAL"] else [])]
     for program in programs:
         result.append(
             Output(
@@ -397,7 +405,7 @@ def validate_supervisor(context: Mapping[str, object]) -> None:
     except ValueError as error:
         raise RenderError(f"supervisor rejected {conf}: {error}") from None
     programs = {process.name for group in options.process_group_configs for process in group.process_configs}
-    missing = {"web", "worker", "beat"} - programs
+    missing = set(str(context["PROGRAMS"]).split(",")) - programs
     if missing:
         raise RenderError(f"supervisor read {conf} but found no program {', '.join(sorted(missing))}")
 

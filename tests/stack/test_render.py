@@ -257,3 +257,11 @@ def test_precompress_writes_a_gzip_twin_of_text_files_only(tmp_path):
     assert gzip.decompress((tmp_path / "app.css.gz").read_bytes()) == css.read_bytes()
     assert not (tmp_path / "logo.png.gz").exists()
     assert precompress.precompress(tmp_path) == 0
+
+
+def test_hosts_other_than_the_beat_host_render_without_beat(tmp_path):
+    assert run_render(tmp_path, DEPLOY_PROGRAMS="web,worker").returncode == 0
+
+    programs = supervisor_programs(tmp_path / "build")
+    assert programs["group:keel"]["programs"] == "web,worker"
+    assert not programs.has_section("program:beat")
