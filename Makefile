@@ -45,7 +45,7 @@ run: migrate ## Run the development server on 127.0.0.1:$PORT (embedded defaults
 
 .PHONY: test
 test: install ## Run the test suite against the real PostgreSQL and Redis
-	$(BIN)/pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: install ## ruff, ruff format --check, mypy, makemigrations --check, check --deploy

@@ -22,6 +22,8 @@ from celery import Celery
 
 from tests.stack.conftest import Stack, alive, descendants
 
+pytestmark = pytest.mark.integration
+
 RESTART_DEADLINE = 15
 
 
