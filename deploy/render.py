@@ -240,6 +240,10 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
 
     deploy_user = env.get("DEPLOY_USER", "").strip() or ("" if local else slug)
     nginx_bin = env.get("NGINX_BIN", "").strip() or shutil.which("nginx") or "/usr/sbin/nginx"
+    nginx_version = installed_nginx_version(nginx_bin)
+    # nginx 1.25.1 moved HTTP/2 from a `listen` flag to its own directive.
+    http2_directive = nginx_version >= (1, 25, 1)
+    https_flags = "ssl" if http2_directive else "ssl http2"
     running_as_root = hasattr(os, "geteuid") and os.geteuid() == 0
 
     # Only the variables gunicorn.conf.py reads; nginx's side is rendered from the same values.
@@ -280,10 +284,13 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         "LISTEN_HTTP": "\n".join(f"listen {address};" for address in listen_http),
         "LISTEN_HTTP_DEFAULT": "\n".join(f"listen {address} default_server;" for address in listen_http),
         "NGINX_TLS": tls,
-        "LISTEN_HTTPS": "\n".join(f"listen {address} ssl http2;" for address in listen_https),
+        "LISTEN_HTTPS": "\n".join(f"listen {address} {https_flags};" for address in listen_https),
         "LISTEN_HTTPS_DEFAULT": "\n".join(
-            f"listen {address} ssl http2 default_server;" for address in listen_https
+            f"listen {address} {https_flags} default_server;" for address in listen_https
         ),
+        "HTTP2_DIRECTIVE": http2_directive,
+        # ssl_reject_handshake arrived in nginx 1.19.4 (Debian 11 and Ubuntu 22.04 ship 1.18).
+        "REJECT_HANDSHAKE": nginx_version >= (1, 19, 4),
         "HTTPS_PORT_SUFFIX": "" if https_port == "443" else f":{https_port}",
         "NGINX_TLS_CERT": tls_cert,
         "NGINX_TLS_KEY": tls_key,
@@ -307,6 +314,18 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         "WORKER_ARGS": f" --concurrency={int(concurrency)}" if concurrency else "",
         "WORKER_STOP_TIMEOUT": worker_stop,
     }
+
+
+def installed_nginx_version(nginx_bin: str) -> tuple[int, ...]:
+    """The version of the nginx that will run the configs; a recent one if it is not installed here."""
+    try:
+        result = subprocess.run(  # noqa: S603 (the operator's own nginx binary)
+            [nginx_bin, "-v"], capture_output=True, text=True, check=False, timeout=10
+        )
+    except OSError:
+        return (1, 26, 0)
+    match = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", result.stderr + result.stdout)
+    return tuple(int(part) for part in match.groups()) if match else (1, 26, 0)
 
 
 _RATE_DEFAULTS = {

@@ -265,3 +265,35 @@ def test_hosts_other_than_the_beat_host_render_without_beat(tmp_path):
     programs = supervisor_programs(tmp_path / "build")
     assert programs["group:keel"]["programs"] == "web,worker"
     assert not programs.has_section("program:beat")
+
+
+def fake_nginx(tmp_path: Path, version: str) -> Path:
+    """An `nginx -v` that reports another version (rendering only asks for the version)."""
+    script = tmp_path / f"nginx-{version}"
+    script.write_text(f'#!/bin/sh\necho "nginx version: nginx/{version}" >&2\n')
+    script.chmod(0o755)
+    return script
+
+
+@pytest.mark.parametrize(
+    ("version", "expected", "absent"),
+    [
+        ("1.18.0", "listen 127.0.0.1:8443 ssl http2 default_server;", "ssl_reject_handshake"),
+        ("1.22.1", "ssl_reject_handshake on;", "http2 on;"),
+        ("1.26.2", "http2 on;", "ssl http2"),
+    ],
+)
+def test_the_site_uses_only_directives_the_installed_nginx_knows(tmp_path, version, expected, absent):
+    result = run_render(
+        tmp_path,
+        "--no-validate",
+        NGINX_BIN=str(fake_nginx(tmp_path, version)),
+        NGINX_TLS="on",
+        NGINX_TLS_CERT="cert.pem",
+        NGINX_TLS_KEY="key.pem",
+    )
+    assert result.returncode == 0, result.stderr
+
+    site = (tmp_path / "build" / "nginx" / "sites-available" / "keel.conf").read_text()
+    assert expected in site
+    assert absent not in site
