@@ -235,7 +235,7 @@ def _ping_through_the_broker(stack: Stack, timeout: float) -> str:
         client.close()
 
 
-@pytest.mark.parametrize("program", ["web", "worker", "beat"])
+@pytest.mark.parametrize("program", ["web", "worker", "beat", "nginx"])
 def test_supervisor_restarts_a_program_killed_with_sigkill_and_the_stack_answers_within_15_s(
     stack: Stack, program: str
 ):
