@@ -319,9 +319,7 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
 def installed_nginx_version(nginx_bin: str) -> tuple[int, ...]:
     """The version of the nginx that will run the configs; a recent one if it is not installed here."""
     try:
-        result = subprocess.run(  # noqa: S603 (the operator's own nginx binary)
-            [nginx_bin, "-v"], capture_output=True, text=True, check=False, timeout=10
-        )
+        result = subprocess.run([nginx_bin, "-v"], capture_output=True, text=True, check=False, timeout=10)
     except OSError:
         return (1, 26, 0)
     match = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", result.stderr + result.stdout)
@@ -397,7 +395,7 @@ def validate_nginx(context: Mapping[str, object]) -> None:
     if not Path(nginx).exists():
         raise RenderError(f"nginx not found at {nginx}; install it (apt-get install nginx) or set NGINX_BIN.")
     error_log = Path(str(context["NGINX_LOG_DIR"])) / "nginx-error.log"
-    result = subprocess.run(  # noqa: S603 (the operator's own nginx binary)
+    result = subprocess.run(
         [nginx, "-t", "-q", "-e", str(error_log), "-c", str(conf)],
         capture_output=True,
         text=True,

@@ -99,7 +99,7 @@ def up(env: Mapping[str, str]) -> int:
     app_dir = Path(str(context["APP_DIR"]))
     # Independent steps, run side by side: the stack starts sooner.
     steps = {
-        " ".join(command): subprocess.Popen([python, "manage.py", *command], cwd=app_dir, env=stack)  # noqa: S603
+        " ".join(command): subprocess.Popen([python, "manage.py", *command], cwd=app_dir, env=stack)
         for command in (["migrate", "--no-input"], ["collectstatic", "--no-input", "--verbosity", "0"])
     }
     print(f"stack: manage.py {' and '.join(steps)}", flush=True)
@@ -122,7 +122,7 @@ def up(env: Mapping[str, str]) -> int:
 
 def _supervisorctl(context: Mapping[str, object], *args: str) -> subprocess.CompletedProcess[str]:
     supervisorctl = str(Path(sys.executable).parent / "supervisorctl")
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [supervisorctl, "-c", str(_supervisor_conf(context)), *args],
         capture_output=True,
         text=True,
