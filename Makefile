@@ -136,6 +136,22 @@ superuser: migrate ## Create an admin user interactively
 shell: install ## Django shell
 	$(MANAGE) shell
 
+.PHONY: render
+render: install ## Render deploy/ (nginx, supervisor) from the environment into build/deploy/ and validate it
+	$(BIN)/python -m deploy.render
+
+.PHONY: up
+up: install ## Run the production stack in the foreground: nginx :8080, gunicorn, worker, beat (Ctrl-C stops)
+	$(BIN)/python -m deploy.stack up
+
+.PHONY: down
+down: install ## Stop the stack started by `make up` (from another terminal)
+	$(BIN)/python -m deploy.stack down
+
+.PHONY: status
+status: install ## Show the state of the stack's programs
+	$(BIN)/python -m deploy.stack status
+
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and build output
 	rm -rf $(VENV) .uv build .pytest_cache .mypy_cache .ruff_cache

@@ -182,3 +182,9 @@ def beat_heartbeat() -> None:
     """Record when beat published this task, so /readyz and monitoring can tell beat is alive."""
     if claim_slot("beat_heartbeat", settings.BEAT_HEARTBEAT_INTERVAL):
         record_heartbeat(published_at())
+
+
+@shared_task(name="core.ping")
+def ping() -> str:
+    """Answers "pong": proves that a worker consumes the queue (operators, the stack tests)."""
+    return "pong"

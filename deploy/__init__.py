@@ -1,0 +1,1 @@
+"""Deploy configs (gunicorn, nginx, supervisor), their renderer and the local stack runner."""

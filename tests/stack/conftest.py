@@ -1,0 +1,378 @@
+"""The running stack: rendered onto free ports, started by `python -m deploy.stack up` (what
+`make up` runs) with its own PostgreSQL database, its own Redis and a self-signed certificate."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from supervisor.xmlrpc import SupervisorTransport
+
+from deploy import stack as deploy_stack
+from tests.helpers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+STARTUP_TIMEOUT = 120
+PROGRAMS = ("web", "worker", "beat")
+
+ProcessId = tuple[int, int]  # (pid, start time): a pid that was reused is another process
+
+
+def process_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, start time) of every process on the machine."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        table[int(entry.name)] = (int(fields[1]), int(fields[19]))
+    return table
+
+
+def descendants(root: int) -> set[ProcessId]:
+    table = process_table()
+    found: set[ProcessId] = set()
+    if root in table:
+        found.add((root, table[root][1]))
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, start) in table.items():
+            if ppid == parent and (pid, start) not in found:
+                found.add((pid, start))
+                frontier.append(pid)
+    return found
+
+
+def alive(processes: set[ProcessId]) -> set[ProcessId]:
+    table = process_table()
+    return {(pid, start) for pid, start in processes if pid in table and table[pid][1] == start}
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        values = self.all(name)
+        return values[0] if values else None
+
+    def all(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key.lower() == name.lower()]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Stack:
+    root: Path
+    env: dict[str, str]
+    http_port: int
+    https_port: int
+    cert: Path
+    process: subprocess.Popen[bytes] | None = None
+    seen: set[ProcessId] = field(default_factory=set)
+
+    @property
+    def build(self) -> Path:
+        return self.root / "build"
+
+    @property
+    def logs(self) -> Path:
+        return self.build / "log"
+
+    @property
+    def static_root(self) -> Path:
+        return self.root / "static"
+
+    def log(self, name: str) -> str:
+        path = self.logs / name
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cert))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        https: bool = True,
+        host: str | None = None,
+        source: str = "127.0.0.1",
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 10,
+    ) -> Reply:
+        """One request to nginx from `source` (any 127.x address: each has its own rate limits)."""
+        connection: http.client.HTTPConnection
+        if https:
+            connection = http.client.HTTPSConnection(
+                "localhost",
+                self.https_port,
+                context=self.tls_context(),
+                timeout=timeout,
+                source_address=(source, 0),
+            )
+        else:
+            connection = http.client.HTTPConnection(
+                "127.0.0.1", self.http_port, timeout=timeout, source_address=(source, 0)
+            )
+        all_headers = {"Host": host or f"localhost:{self.https_port if https else self.http_port}"}
+        all_headers.update(headers or {})
+        try:
+            connection.request(method, path, body=body, headers=all_headers)
+            response = connection.getresponse()
+            return Reply(response.status, response.getheaders(), response.read())
+        finally:
+            connection.close()
+
+    def healthy(self) -> bool:
+        try:
+            return self.request("GET", "/healthz", timeout=5).status == 200
+        except OSError:
+            return False
+
+    def supervisor(self) -> Any:
+        """supervisord's XML-RPC interface (what supervisorctl uses), over its unix socket."""
+        transport = SupervisorTransport(None, None, f"unix://{self.build / 'run' / 'supervisor.sock'}")
+        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+
+    def pid(self, program: str) -> int | None:
+        """The pid of a RUNNING program, None while it is starting or stopped."""
+        name = program if program == "nginx" else f"keel:{program}"
+        try:
+            info = self.supervisor().getProcessInfo(name)
+        except (OSError, xmlrpc.client.Fault):
+            return None
+        return int(info["pid"]) if info["statename"] == "RUNNING" else None
+
+    def remember(self) -> None:
+        """Note every process of the stack now, so the final check can find orphans too."""
+        if self.process is not None:
+            self.seen |= descendants(self.process.pid)
+
+    def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def diagnostics(self) -> str:
+        parts = []
+        for name in (
+            "stack-up.log",
+            "supervisord.log",
+            "web.log",
+            "worker.log",
+            "beat.log",
+            "nginx-error.log",
+        ):
+            text = (
+                self.log(name) if name != "stack-up.log" else (self.root / name).read_text(errors="replace")
+            )
+            parts.append(f"--- {name} (tail)\n" + "\n".join(text.splitlines()[-15:]))
+        return "\n".join(parts)
+
+    def start(self) -> None:
+        with (self.root / "stack-up.log").open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "deploy.stack", "up"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"the stack exited with {self.process.returncode}\n{self.diagnostics()}")
+            if (
+                " ready." in self.log("worker.log")
+                and "beat: Starting" in self.log("beat.log")
+                and all(self.pid(program) for program in PROGRAMS)
+                and self.healthy()
+            ):
+                self.remember()
+                return
+            time.sleep(0.5)
+        pytest.fail(f"the stack was not ready after {timeout} s\n{self.diagnostics()}")
+
+    def stop(self, timeout: float = 60) -> int | None:
+        """Ctrl-C, as an operator would: SIGINT to supervisord (`up` replaced itself with it)."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.remember()
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+def _database_url(name: str) -> str:
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/keel")
+    return urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="module")
+def stack_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for the stack, dropped afterwards."""
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/keel")
+    name = f"{urlsplit(base).path.strip('/') or 'keel'}_stack_e2e_{os.getpid()}"
+    admin_url = _database_url("postgres")
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _database_url(name)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def stack_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private Redis: the stack's worker must never consume another run's tasks."""
+    port = free_port()
+    directory = tmp_path_factory.mktemp("redis")
+    server = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_redis: str) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("stack")
+    cert, key = _self_signed_certificate(root)
+    http_port, https_port = free_port(), free_port()
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(root)),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "DATABASE_URL": stack_database,
+        "REDIS_URL": stack_redis,
+        # Results let the tests see a task's answer; production needs none.
+        "CELERY_RESULT_BACKEND": f"{stack_redis}/3",
+        "DEPLOY_BUILD_DIR": str(root / "build"),
+        "STATIC_ROOT": str(root / "static"),
+        "MEDIA_ROOT": str(root / "media"),
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "NGINX_LISTEN": f"127.0.0.1:{http_port}",
+        "NGINX_TLS": "on",
+        "NGINX_LISTEN_TLS": f"127.0.0.1:{https_port}",
+        "NGINX_TLS_CERT": str(cert),
+        "NGINX_TLS_KEY": str(key),
+        "NGINX_WORKER_PROCESSES": "1",
+        "NGINX_CLIENT_MAX_BODY_SIZE": "1m",
+        "NGINX_LIMIT_LOGIN_RATE": "6r/m",
+        "NGINX_LIMIT_LOGIN_BURST": "3",
+        # Django's own throttles out of the way: every 429 these tests see comes from nginx.
+        "API_THROTTLE_LOGIN": "100000/minute",
+        "API_THROTTLE_ANON": "100000/minute",
+        # One of each keeps the restarts quick on a busy machine; a reload still replaces it.
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_THREADS": "4",
+        "GUNICORN_GRACEFUL_TIMEOUT": "10",
+        "CELERY_WORKER_CONCURRENCY": "1",
+    }
+    running = Stack(
+        root=root, env=deploy_stack.stack_env(base), http_port=http_port, https_port=https_port, cert=cert
+    )
+    running.start()
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+        # Whatever a failed test left behind goes too: no process of this stack may outlive it.
+        for pid, _ in alive(running.seen):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,299 @@
+"""The deploy configs: rendered from the environment, checked by nginx and supervisor themselves."""
+
+from __future__ import annotations
+
+import configparser
+import gzip
+import os
+import re
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploy import precompress, render
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+DEPLOY = ROOT / "deploy"
+
+
+def run_render(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "DEPLOY_BUILD_DIR": str(tmp_path / "build"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "deploy.render", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def supervisor_programs(build: Path) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(inline_comment_prefixes=(";",))
+    parser.read(sorted((build / "supervisor" / "conf.d").glob("*.conf")))
+    return parser
+
+
+def test_render_writes_every_file_into_the_build_folder_and_both_programs_accept_them(tmp_path):
+    result = run_render(tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "nginx -t: ok; supervisor: ok" in result.stdout
+    build = tmp_path / "build"
+    for relative in (
+        "nginx/nginx.conf",
+        "nginx/sites-available/keel.conf",
+        "nginx/snippets/keel/proxy.conf",
+        "supervisor/supervisord.conf",
+        "supervisor/conf.d/keel-web.conf",
+    ):
+        assert (build / relative).is_file(), relative
+        assert str(build / relative) in result.stdout
+
+
+def test_render_reports_a_value_nginx_rejects_and_fails(tmp_path):
+    result = run_render(tmp_path, NGINX_CLIENT_MAX_BODY_SIZE="lots")
+
+    assert result.returncode == 2
+    assert "nginx -t rejected" in result.stderr
+    assert "client_max_body_size" in result.stderr
+
+
+def test_render_refuses_https_without_a_certificate(tmp_path):
+    result = run_render(tmp_path, NGINX_TLS="on")
+
+    assert result.returncode == 2
+    assert "NGINX_TLS_CERT" in result.stderr
+
+
+def test_render_refuses_a_worker_stop_timeout_shorter_than_the_task_time_limit(tmp_path):
+    result = run_render(tmp_path, CELERY_TASK_TIME_LIMIT="600", CELERY_WORKER_STOP_TIMEOUT="300")
+
+    assert result.returncode == 2
+    assert "CELERY_WORKER_STOP_TIMEOUT" in result.stderr
+
+
+def test_rate_limits_can_be_switched_off_by_the_environment(tmp_path):
+    assert run_render(tmp_path, NGINX_LIMIT_REQ="off").returncode == 0
+
+    nginx = "".join(path.read_text() for path in (tmp_path / "build" / "nginx").rglob("*.conf"))
+    assert "limit_req" not in nginx
+
+
+def test_nginx_waits_for_gunicorn_as_long_as_gunicorn_lets_a_request_run(tmp_path):
+    assert run_render(tmp_path, GUNICORN_TIMEOUT="45", GUNICORN_KEEPALIVE="20").returncode == 0
+
+    build = tmp_path / "build"
+    proxy = (build / "nginx" / "snippets" / "keel" / "proxy.conf").read_text()
+    site = (build / "nginx" / "sites-available" / "keel.conf").read_text()
+    assert "proxy_read_timeout 45s;" in proxy
+    # nginx lets idle upstream connections go before gunicorn closes them.
+    assert "keepalive_timeout 15s;" in site
+    web = supervisor_programs(build)["program:web"]
+    assert 'GUNICORN_TIMEOUT="45"' in web["environment"]
+
+
+def test_supervisor_stop_settings_protect_requests_and_tasks(tmp_path):
+    assert run_render(tmp_path, GUNICORN_GRACEFUL_TIMEOUT="25").returncode == 0
+
+    programs = supervisor_programs(tmp_path / "build")
+    web, worker, beat = programs["program:web"], programs["program:worker"], programs["program:beat"]
+    assert int(web["stopwaitsecs"]) > 25
+    assert (web["stopsignal"], web["stopasgroup"], web["killasgroup"]) == ("TERM", "true", "true")
+    # The prefork pool must never get the group kill: it would cut running tasks.
+    assert (worker["stopsignal"], worker["stopasgroup"], worker["killasgroup"]) == ("TERM", "false", "false")
+    assert beat["numprocs"] == "1"
+    assert programs["group:keel"]["programs"] == "web,worker,beat"
+    for program in (web, worker, beat):
+        assert program["autorestart"] == "true"
+        assert program["stdout_logfile_backups"] != "0"
+
+
+def test_the_host_target_uses_system_paths_and_a_dedicated_user(tmp_path):
+    cert = tmp_path / "cert.pem"
+    # Validating needs the host's directories and certificate (see the runbook); rendering does not.
+    result = run_render(
+        tmp_path,
+        "--no-validate",
+        DEPLOY_TARGET="host",
+        NGINX_TLS_CERT=str(cert),
+        NGINX_TLS_KEY=str(cert),
+        ALLOWED_HOSTS="example.com,www.example.com",
+    )
+    assert result.returncode == 0, result.stderr
+
+    build = tmp_path / "build"
+    site = (build / "nginx" / "sites-available" / "keel.conf").read_text()
+    assert "server unix:/run/keel/gunicorn.sock;" in site
+    assert "listen 443 ssl http2;" in site
+    assert "server_name example.com www.example.com;" in site
+    assert "return 301 https://$host$request_uri;" in site
+    assert supervisor_programs(build)["program:web"]["user"] == "keel"
+    assert not (build / "supervisor" / "conf.d" / "keel-nginx.conf").exists()
+
+
+def test_the_committed_templates_name_no_absolute_path():
+    absolute = re.compile(r"(?<![\w.}:/])/(?:etc|var|run|srv|home|usr|tmp|opt|root|work)/")
+    for template in DEPLOY.rglob("*.template"):
+        for number, line in enumerate(template.read_text().splitlines(), start=1):
+            if line.lstrip().startswith(("#", ";")):
+                continue  # comments may point an operator at /etc/nginx
+            assert not absolute.search(line), f"{template.relative_to(ROOT)}:{number}: {line}"
+
+
+def test_templates_keep_or_drop_optional_blocks():
+    text = "a\n@if ON\nb {{ NAME }}\n@else\nc\n@endif\n@if not ON\nd\n@endif\n"
+
+    assert render.render_text(text, {"ON": True, "NAME": "x"}) == "a\nb x\n"
+    assert render.render_text(text, {"ON": False, "NAME": "x"}) == "a\nc\nd\n"
+
+
+def test_a_template_naming_an_unknown_value_is_an_error():
+    with pytest.raises(render.RenderError, match="MISSING"):
+        render.render_text("x {{ MISSING }}\n", {})
+
+
+# --- gunicorn --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gunicorn_conf():
+    return runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_workers_follow_the_cgroup_v2_cpu_quota_not_the_host_cores(gunicorn_conf, tmp_path):
+    write(tmp_path / "cpu.max", "150000 100000\n")
+
+    assert gunicorn_conf["usable_cpus"](tmp_path, affinity=set(range(64))) == 2
+
+
+def test_workers_follow_the_cgroup_v1_cfs_quota(gunicorn_conf, tmp_path):
+    write(tmp_path / "cpu" / "cpu.cfs_quota_us", "300000\n")
+    write(tmp_path / "cpu" / "cpu.cfs_period_us", "100000\n")
+
+    assert gunicorn_conf["usable_cpus"](tmp_path, affinity=set(range(16))) == 3
+
+
+def test_workers_follow_the_cpu_affinity_when_there_is_no_quota(gunicorn_conf, tmp_path):
+    write(tmp_path / "cpu.max", "max 100000\n")
+    write(tmp_path / "cpu" / "cpu.cfs_quota_us", "-1\n")
+    write(tmp_path / "cpu" / "cpu.cfs_period_us", "100000\n")
+
+    assert gunicorn_conf["usable_cpus"](tmp_path, affinity={0, 1, 2}) == 3
+
+
+def test_a_quota_larger_than_the_affinity_does_not_add_cpus(gunicorn_conf, tmp_path):
+    write(tmp_path / "cpu.max", "800000 100000\n")
+
+    assert gunicorn_conf["usable_cpus"](tmp_path, affinity={0, 1}) == 2
+
+
+def test_a_tiny_quota_still_gets_one_cpu(gunicorn_conf, tmp_path):
+    write(tmp_path / "cpu.max", "10000 100000\n")
+
+    assert gunicorn_conf["usable_cpus"](tmp_path, affinity={0, 1}) == 1
+    assert gunicorn_conf["default_workers"](1) == 3
+
+
+def test_gunicorn_settings_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("GUNICORN_WORKERS", "7")
+    monkeypatch.setenv("GUNICORN_BIND", "127.0.0.1:9000")
+
+    conf = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+
+    assert conf["workers"] == 7
+    assert conf["bind"] == ["127.0.0.1:9000"]
+    assert conf["worker_class"] == "gthread"
+    assert conf["worker_tmp_dir"] == "/dev/shm"  # noqa: S108
+    assert conf["preload_app"] is False
+    assert conf["max_requests_jitter"] > 0
+
+
+def test_the_gunicorn_config_is_accepted_by_gunicorn():
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "-c",
+            "deploy/gunicorn.conf.py",
+            "--check-config",
+            "config.wsgi",
+        ],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ["PATH"],
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "GUNICORN_BIND": "127.0.0.1:0",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+# --- precompressed static files ----------------------------------------------------------------
+
+
+def test_precompress_writes_a_gzip_twin_of_text_files_only(tmp_path):
+    css = tmp_path / "app.css"
+    css.write_text("body { color: black; }\n" * 50)
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG" + b"\x00" * 1000)
+
+    assert precompress.precompress(tmp_path) == 1
+
+    assert gzip.decompress((tmp_path / "app.css.gz").read_bytes()) == css.read_bytes()
+    assert not (tmp_path / "logo.png.gz").exists()
+    assert precompress.precompress(tmp_path) == 0
+
+
+def test_hosts_other_than_the_beat_host_render_without_beat(tmp_path):
+    assert run_render(tmp_path, DEPLOY_PROGRAMS="web,worker").returncode == 0
+
+    programs = supervisor_programs(tmp_path / "build")
+    assert programs["group:keel"]["programs"] == "web,worker"
+    assert not programs.has_section("program:beat")
+
+
+def fake_nginx(tmp_path: Path, version: str) -> Path:
+    """An `nginx -v` that reports another version (rendering only asks for the version)."""
+    script = tmp_path / f"nginx-{version}"
+    script.write_text(f'#!/bin/sh\necho "nginx version: nginx/{version}" >&2\n')
+    script.chmod(0o755)
+    return script
+
+
+@pytest.mark.parametrize(
+    ("version", "expected", "absent"),
+    [
+        ("1.18.0", "listen 127.0.0.1:8443 ssl http2 default_server;", "ssl_reject_handshake"),
+        ("1.22.1", "ssl_reject_handshake on;", "http2 on;"),
+        ("1.26.2", "http2 on;", "ssl http2"),
+    ],
+)
+def test_the_site_uses_only_directives_the_installed_nginx_knows(tmp_path, version, expected, absent):
+    result = run_render(
+        tmp_path,
+        "--no-validate",
+        NGINX_BIN=str(fake_nginx(tmp_path, version)),
+        NGINX_TLS="on",
+        NGINX_TLS_CERT="cert.pem",
+        NGINX_TLS_KEY="key.pem",
+    )
+    assert result.returncode == 0, result.stderr
+
+    site = (tmp_path / "build" / "nginx" / "sites-available" / "keel.conf").read_text()
+    assert expected in site
+    assert absent not in site

@@ -1,0 +1,350 @@
+"""The production stack, running: nginx, gunicorn, the Celery worker and beat under supervisord.
+
+The tests run in the order written: the restarts and the reload come late, and the last test
+stops the stack the way an operator does (Ctrl-C) and checks that nothing is left running.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+from celery import Celery
+
+from tests.stack.conftest import Stack, alive, descendants
+
+pytestmark = pytest.mark.integration
+
+RESTART_DEADLINE = 15
+
+
+def test_health_check_answers_200_through_nginx(stack: Stack):
+    reply = stack.request("GET", "/healthz")
+    assert reply.status == 200
+    assert reply.json() == {"status": "ok"}
+    assert reply.header("Server") == "nginx"
+
+
+def test_an_authenticated_api_call_answers_200_through_nginx(stack: Stack):
+    created = stack.manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from apps.users.models import User;User.objects.create_user('ada@example.com', 'a-long-passphrase')",
+    )
+    assert created.returncode == 0, created.stderr
+    credentials = json.dumps({"email": "ada@example.com", "password": "a-long-passphrase"}).encode()
+    token = stack.request(
+        "POST",
+        "/api/v1/auth/token/",
+        body=credentials,
+        headers={"Content-Type": "application/json"},
+        source="127.0.0.10",
+    )
+    assert token.status == 200, token.body
+
+    me = stack.request(
+        "GET", "/api/v1/users/me/", headers={"Authorization": f"Token {token.json()['token']}"}
+    )
+
+    assert me.status == 200
+    assert me.json()["email"] == "ada@example.com"
+
+
+def test_a_static_file_is_served_by_nginx_from_disk_with_a_long_cache_lifetime(stack: Stack):
+    on_disk = (stack.static_root / "admin" / "css" / "base.css").read_bytes()
+
+    reply = stack.request("GET", "/static/admin/css/base.css")
+
+    assert reply.status == 200
+    assert reply.body == on_disk
+    assert reply.header("Cache-Control") == "public, max-age=31536000, immutable"
+    # Django (production settings) serves no static files at all; gunicorn never saw this request.
+    assert "/static/admin/css/base.css" not in stack.log("web-access.log")
+
+
+def test_a_static_file_is_sent_precompressed_to_clients_that_accept_gzip(stack: Stack):
+    precompressed = (stack.static_root / "admin" / "css" / "base.css.gz").read_bytes()
+
+    reply = stack.request("GET", "/static/admin/css/base.css", headers={"Accept-Encoding": "gzip"})
+
+    assert reply.header("Content-Encoding") == "gzip"
+    # The very bytes of the .gz file, not a fresh compression by nginx.
+    assert reply.body == precompressed
+    assert gzip.decompress(reply.body) == (stack.static_root / "admin" / "css" / "base.css").read_bytes()
+
+
+def test_an_unknown_host_is_dropped_without_an_answer(stack: Stack):
+    with pytest.raises(http.client.RemoteDisconnected):
+        stack.request("GET", "/healthz", https=False, host="unknown.example")
+
+
+def test_an_unknown_name_gets_no_tls_certificate(stack: Stack):
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", stack.https_port), timeout=5) as raw,
+        pytest.raises(ssl.SSLError),
+    ):
+        context.wrap_socket(raw, server_hostname="unknown.example")
+
+
+def test_plain_http_is_redirected_to_https(stack: Stack):
+    reply = stack.request("GET", "/api/v1/users/me/?page=2", https=False, host="localhost")
+
+    assert reply.status == 301
+    assert reply.header("Location") == f"https://localhost:{stack.https_port}/api/v1/users/me/?page=2"
+
+
+def test_the_tls_server_refuses_ciphers_outside_the_mozilla_intermediate_profile(stack: Stack):
+    context = stack.tls_context()
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    # RSA key exchange without forward secrecy: a cipher nginx's defaults would accept.
+    context.set_ciphers("AES128-SHA256")
+    with (
+        socket.create_connection(("127.0.0.1", stack.https_port), timeout=5) as raw,
+        pytest.raises(ssl.SSLError),
+    ):
+        context.wrap_socket(raw, server_hostname="localhost")
+
+
+def test_the_tls_server_negotiates_tls_1_3(stack: Stack):
+    with (
+        socket.create_connection(("127.0.0.1", stack.https_port), timeout=5) as raw,
+        stack.tls_context().wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        assert tls.version() == "TLSv1.3"
+
+
+def test_a_body_over_the_limit_gets_413_in_the_api_error_shape(stack: Stack):
+    body = b"{" + b" " * (1024 * 1024 + 1) + b"}"
+
+    reply = stack.request(
+        "POST",
+        "/api/v1/auth/login/",
+        body=body,
+        headers={"Content-Type": "application/json"},
+        source="127.0.0.11",
+    )
+
+    assert reply.status == 413
+    assert reply.json()["error"]["code"] == "request_too_large"
+    assert reply.json()["request_id"] == reply.header("X-Request-ID")
+
+
+@pytest.mark.parametrize(
+    ("path", "source"), [("/api/v1/auth/login/", "127.0.0.12"), ("/admin/login/", "127.0.0.13")]
+)
+def test_a_burst_on_a_login_endpoint_gets_429(stack: Stack, path: str, source: str):
+    credentials = json.dumps({"email": "nobody@example.com", "password": "guess"}).encode()
+
+    statuses = [
+        stack.request(
+            "POST", path, body=credentials, headers={"Content-Type": "application/json"}, source=source
+        ).status
+        for _ in range(12)
+    ]
+
+    # 1 + a burst of 3 reach Django (whatever it answers a bad login); nginx refuses the rest itself.
+    assert statuses[4:] == [429] * 8, statuses
+    assert wait_for(lambda: len(access_log_lines(stack, path=path, client=source)) >= 4)
+    assert len(access_log_lines(stack, path=path, client=source)) == 4
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def access_log_lines(stack: Stack, *, path: str, client: str) -> list[dict[str, str]]:
+    """The requests gunicorn served for `path` from `client` (as nginx reported it)."""
+    lines = [json.loads(line) for line in stack.log("web-access.log").splitlines() if line.strip()]
+    return [line for line in lines if line["path"] == path and line["remote_addr"] == client]
+
+
+def test_the_429_answer_is_in_the_api_error_shape(stack: Stack):
+    for _ in range(5):
+        reply = stack.request("POST", "/api/v1/auth/token/", body=b"{}", source="127.0.0.14")
+    assert reply.status == 429
+    assert reply.json()["error"]["code"] == "throttled"
+
+
+@pytest.mark.parametrize(("path", "status"), [("/admin/login/", 200), ("/api/v1/users/me/", 401)])
+def test_production_security_headers_are_on_html_and_api_responses(stack: Stack, path: str, status: int):
+    reply = stack.request("GET", path)
+
+    assert reply.status == status
+    expected = {
+        "Strict-Transport-Security": "max-age=31536000; includeSubDomains; preload",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+    }
+    for name, value in expected.items():
+        # Exactly once: nginx fills in only what Django did not send.
+        assert reply.all(name) == [value], name
+    assert "default-src 'self'" in (reply.header("Content-Security-Policy") or "")
+
+
+def test_static_files_carry_the_security_headers_too(stack: Stack):
+    reply = stack.request("GET", "/static/admin/css/base.css")
+
+    assert reply.all("X-Content-Type-Options") == ["nosniff"]
+    assert reply.all("Strict-Transport-Security") == ["max-age=31536000; includeSubDomains; preload"]
+
+
+def test_the_request_id_passes_from_the_client_through_nginx_to_the_access_log(stack: Stack):
+    reply = stack.request("GET", "/healthz", headers={"X-Request-ID": "trace-me-42"})
+
+    assert reply.header("X-Request-ID") == "trace-me-42"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "trace-me-42" not in stack.log("web-access.log"):
+        time.sleep(0.1)
+    lines = [json.loads(line) for line in stack.log("web-access.log").splitlines() if line.strip()]
+    assert {"request_id": "trace-me-42", "path": "/healthz", "status": "200"}.items() <= next(
+        line for line in lines if line["request_id"] == "trace-me-42"
+    ).items()
+
+
+def test_nginx_status_answers_only_from_this_host(stack: Stack):
+    local = stack.request("GET", "/nginx_status", https=False, host="127.0.0.1")
+    other = stack.request("GET", "/nginx_status", https=False, host="127.0.0.1", source="127.0.0.2")
+
+    assert local.status == 200
+    assert b"Active connections" in local.body
+    assert other.status == 403
+
+
+def test_the_worker_runs_a_task_queued_from_the_django_shell(stack: Stack):
+    result = stack.manage(
+        "shell", "--no-imports", "-c", "from apps.core.tasks import ping; print(ping.delay().get(timeout=20))"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "pong"
+
+
+def test_beat_is_running_and_logging(stack: Stack):
+    assert stack.pid("beat")
+    assert "beat: Starting..." in stack.log("beat.log")
+
+
+def _ping_through_the_broker(stack: Stack, timeout: float) -> str:
+    client = Celery(broker=stack.env["REDIS_URL"] + "/1", backend=stack.env["CELERY_RESULT_BACKEND"])
+    try:
+        return str(client.send_task("core.ping").get(timeout=timeout))
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("program", ["web", "worker", "beat", "nginx"])
+def test_supervisor_restarts_a_program_killed_with_sigkill_and_the_stack_answers_within_15_s(
+    stack: Stack, program: str
+):
+    old = stack.pid(program)
+    assert old
+    stack.remember()
+    started = time.monotonic()
+
+    os.kill(old, signal.SIGKILL)
+
+    new = None
+    while time.monotonic() - started < RESTART_DEADLINE:
+        new = stack.pid(program)
+        if new and new != old and stack.healthy():
+            break
+        time.sleep(0.2)
+    assert new, f"{program} was not running again within {RESTART_DEADLINE} s"
+    assert new != old
+    assert stack.healthy()
+    assert time.monotonic() - started < RESTART_DEADLINE
+    if program == "worker":
+        # The new worker consumes the queue (it may still be connecting: allow it the time).
+        assert _ping_through_the_broker(stack, timeout=30) == "pong"
+    stack.remember()
+
+
+def test_a_graceful_reload_under_a_steady_stream_of_requests_drops_none(stack: Stack):
+    master = stack.pid("web")
+    assert master
+    old_workers = {pid for pid, _ in descendants(master)} - {master}
+    outcomes: Counter[str] = Counter()
+    stop = threading.Event()
+
+    slowest = [0.0]
+
+    def stream(source: str) -> None:
+        # While the new worker imports the app, requests wait in the socket's queue: as long as
+        # nginx waits for gunicorn (its proxy timeout), they are late, not lost.
+        connection = http.client.HTTPSConnection(
+            "localhost", stack.https_port, context=stack.tls_context(), timeout=35, source_address=(source, 0)
+        )
+        while not stop.is_set():
+            try:
+                sent = time.monotonic()
+                connection.request("GET", "/healthz", headers={"Host": f"localhost:{stack.https_port}"})
+                response = connection.getresponse()
+                response.read()
+                outcomes[str(response.status)] += 1
+                slowest[0] = max(slowest[0], time.monotonic() - sent)
+            except (OSError, http.client.HTTPException) as error:
+                outcomes[type(error).__name__] += 1
+                connection.close()
+        connection.close()
+
+    threads = [threading.Thread(target=stream, args=(f"127.0.0.{20 + n}",)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1)
+        stack.supervisor().signalProcess("keel:web", "HUP")
+        # The reload is done when none of the old workers is left and new ones answer.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            workers = {pid for pid, _ in descendants(master)} - {master}
+            if workers and not workers & old_workers:
+                break
+            time.sleep(0.2)
+        time.sleep(1)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+    assert workers, "gunicorn has no workers after the reload"
+    assert not workers & old_workers, "gunicorn did not replace its workers"
+    assert stack.pid("web") == master
+    assert set(outcomes) == {"200"}, f"{outcomes}; slowest answer {slowest[0]:.1f} s"
+    assert outcomes["200"] > 20
+    print(f"reload: {outcomes['200']} requests answered 200, slowest {slowest[0]:.2f} s")
+
+
+def test_stopping_the_stack_leaves_no_process_behind(stack: Stack):
+    stack.remember()
+    processes = set(stack.seen)
+    assert len(processes) >= 7  # supervisord, nginx x2, gunicorn x2, worker x2, beat
+
+    exit_code = stack.stop()
+
+    assert exit_code == 0
+    deadline = time.monotonic() + 10
+    while alive(processes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert alive(processes) == set()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", stack.http_port), timeout=2)
