@@ -362,6 +362,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_r
         "GUNICORN_THREADS": "4",
         "GUNICORN_GRACEFUL_TIMEOUT": "10",
         "CELERY_WORKER_CONCURRENCY": "1",
+        # A heartbeat a second, so a test sees it advance without waiting minutes.
+        "BEAT_HEARTBEAT_INTERVAL": "1",
+        "BEAT_HEARTBEAT_MAX_AGE": "10",
     }
     running = Stack(
         root=root, env=deploy_stack.stack_env(base), http_port=http_port, https_port=https_port, cert=cert

@@ -21,6 +21,7 @@ from collections.abc import Callable
 import pytest
 from celery import Celery
 
+from tests.processes import wait_until
 from tests.stack.conftest import Stack, alive, descendants
 
 pytestmark = pytest.mark.integration
@@ -242,6 +243,56 @@ def test_the_worker_runs_a_task_queued_from_the_django_shell(stack: Stack):
 def test_beat_is_running_and_logging(stack: Stack):
     assert stack.pid("beat")
     assert "beat: Starting..." in stack.log("beat.log")
+
+
+def _last_heartbeat(stack: Stack) -> float:
+    printed = stack.manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from apps.core.periodic import last_heartbeat; print(last_heartbeat() or 0)",
+    )
+    assert printed.returncode == 0, printed.stderr
+    return float(printed.stdout.strip().splitlines()[-1])
+
+
+def test_beats_heartbeat_advances(stack: Stack):
+    first = wait_until(lambda: _last_heartbeat(stack), timeout=30, what="a first heartbeat")
+    wait_until(lambda: _last_heartbeat(stack) > first, timeout=30, what="the heartbeat to advance")
+
+
+def test_a_task_queued_through_the_api_is_run_by_the_worker(stack: Stack):
+    created = stack.manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from apps.users.models import User; User.objects.create_user('grace@example.com', 'passphrase')",
+    )
+    assert created.returncode == 0, created.stderr
+    credentials = json.dumps({"email": "grace@example.com", "password": "passphrase"}).encode()
+    json_headers = {"Content-Type": "application/json"}
+    token = stack.request(
+        "POST", "/api/v1/auth/token/", body=credentials, headers=json_headers, source="127.0.0.11"
+    )
+    assert token.status == 200, token.body
+    auth = {**json_headers, "Authorization": f"Token {token.json()['token']}"}
+    article = stack.request(
+        "POST",
+        "/api/v1/articles/",
+        body=json.dumps({"title": "Indexed by the worker"}).encode(),
+        headers=auth,
+    )
+    assert article.status == 201, article.body
+    published = stack.request("POST", f"/api/v1/articles/{article.json()['slug']}/publish/", headers=auth)
+    assert published.status == 200, published.body
+
+    def indexed_titles() -> list[str]:
+        answer = stack.request("GET", "/api/v1/articles/autocomplete/?q=indexed+by")
+        body = answer.json()
+        return [item["title"] for item in body["results"]] if body["served_from"] == "redis" else []
+
+    # The request only queued index_article; the title reaches Redis when the worker runs it.
+    wait_until(lambda: indexed_titles() == ["Indexed by the worker"], timeout=30, what="the worker to index")
 
 
 def _ping_through_the_broker(stack: Stack, timeout: float) -> str:
