@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,11 @@ STRONG_SECRET = "x7Fq2LmN9pR4sT8vW1yZ3bC6dE0gH5jK-aQ_uV2wX4yZ6bD8fG1hJ3kL5mN7pQ9
 
 def manage(*args: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     # Start from a bare environment so the developer's own variables and .env do not leak in.
-    base = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "PYTHONDONTWRITEBYTECODE": "1"}
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", tempfile.gettempdir()),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
         env={**base, **env},
@@ -63,7 +68,9 @@ def test_development_with_no_variables_runs_on_embedded_defaults():
         "print(s.CACHES['default']['BACKEND']);"
         "print(s.CELERY_TASK_ALWAYS_EAGER)"
     )
-    result = manage("shell", "--no-imports", "-c", code, env={"DJANGO_SETTINGS_MODULE": "config.settings.development"})
+    result = manage(
+        "shell", "--no-imports", "-c", code, env={"DJANGO_SETTINGS_MODULE": "config.settings.development"}
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
         "django.db.backends.sqlite3",

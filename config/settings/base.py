@@ -91,7 +91,10 @@ DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default
 # CONN_MAX_AGE must be 0. The pool opens lazily on the first query, after gunicorn forks,
 # because a pool opened before the fork would share sockets between workers.
 DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+# SQLite and MariaDB run the whole suite too; they lack statement_timeout and the pool
+# (docs/scale-out.md, "Databases"), which PostgreSQL-only deployments get below.
+DATABASE_ENGINE = DATABASES["default"]["ENGINE"]
+if DATABASE_ENGINE == "django.db.backends.postgresql":
     _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
     _pg_options["connect_timeout"] = DATABASE_CONNECT_TIMEOUT
     # A runaway query is cancelled by the server instead of holding a worker forever.
@@ -102,6 +105,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
             "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
         }
+elif DATABASE_ENGINE == "django.db.backends.mysql":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            # utf8mb4: MySQL's "utf8" stores only 3-byte characters and rejects emoji.
+            "charset": "utf8mb4",
+            # Strict mode: an over-long or invalid value is an error, not silently truncated.
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+            "connect_timeout": DATABASE_CONNECT_TIMEOUT,
+        }
+    )
+    # The test database is created by Django, with the server's default charset unless told.
+    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+elif DATABASE_ENGINE == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            # Seconds a writer waits for another process's lock before "database is locked".
+            "timeout": env.int("DATABASE_SQLITE_TIMEOUT", default=20),
+            # Take the write lock at BEGIN: a read lock upgraded mid-transaction cannot wait, only fail.
+            "transaction_mode": "IMMEDIATE",
+        }
+    )
 if DATABASE_POOL:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:

@@ -1,6 +1,7 @@
 """Test: the real PostgreSQL and Redis on 127.0.0.1 unless the environment points elsewhere."""
 
 import os
+from pathlib import Path
 
 # Tests run against real services by design; these defaults apply only when unset.
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/keel")
@@ -12,6 +13,12 @@ from .base import env
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY", default="test-only-secret-key-with-enough-entropy-0123456789abcdef")
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+
+# SQLite tests use a file, not Django's in-memory default, so a worker or server process
+# started by a test sees the same test database.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    _sqlite_name = Path(DATABASES["default"]["NAME"])  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(_sqlite_name.with_name(f"test_{_sqlite_name.name}"))}  # noqa: F405
 
 # Hashing with Argon2 on every factory-built user would dominate the suite's runtime.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
