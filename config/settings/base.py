@@ -56,6 +56,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so every later log line and every response (errors included) carries the id.
     "apps.core.middleware.RequestIdMiddleware",
+    # Outside the session middleware, so a session saved to the database counts as a write.
+    "apps.core.middleware.ReadYourWritesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.core.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -84,54 +86,67 @@ TEMPLATES = [
 
 # Database: SQLite file when DATABASE_URL is unset, so a first run needs no server.
 DATABASE_URL = env("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
 DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=30_000)
 # Persistent connections and psycopg's pool cannot be combined: with DATABASE_POOL on,
 # CONN_MAX_AGE must be 0. The pool opens lazily on the first query, after gunicorn forks,
 # because a pool opened before the fork would share sockets between workers.
 DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
-# SQLite and MariaDB run the whole suite too; they lack statement_timeout and the pool
-# (docs/scale-out.md, "Databases"), which PostgreSQL-only deployments get below.
-DATABASE_ENGINE = DATABASES["default"]["ENGINE"]
-if DATABASE_ENGINE == "django.db.backends.postgresql":
-    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
-    _pg_options["connect_timeout"] = DATABASE_CONNECT_TIMEOUT
-    # A runaway query is cancelled by the server instead of holding a worker forever.
-    _pg_options["options"] = f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}"
+
+
+def database_config(url: str) -> dict[str, Any]:
+    """Django's settings for the database at `url`, with the options its engine needs.
+
+    SQLite and MariaDB run the whole suite too; they lack statement_timeout and the pool
+    (docs/scale-out.md, "Databases"), which PostgreSQL gets here.
+    """
+    config: dict[str, Any] = dict(env.db_url_config(url))
+    options = config.setdefault("OPTIONS", {})
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        options["connect_timeout"] = DATABASE_CONNECT_TIMEOUT
+        # A runaway query is cancelled by the server instead of holding a worker forever.
+        options["options"] = f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}"
+        if DATABASE_POOL:
+            options["pool"] = {
+                "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+                "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+                "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
+            }
+    elif config["ENGINE"] == "django.db.backends.mysql":
+        # utf8mb4: MySQL's "utf8" stores only 3-byte characters and rejects emoji.
+        options["charset"] = "utf8mb4"
+        # Strict mode: an over-long or invalid value is an error, not silently truncated.
+        options["init_command"] = "SET sql_mode='STRICT_TRANS_TABLES'"
+        options["connect_timeout"] = DATABASE_CONNECT_TIMEOUT
+        # The test database is created by Django, with the server's default charset unless told.
+        config["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+    elif config["ENGINE"] == "django.db.backends.sqlite3":
+        # Seconds a writer waits for another process's lock before "database is locked".
+        options["timeout"] = env.int("DATABASE_SQLITE_TIMEOUT", default=20)
+        # Take the write lock at BEGIN: a read lock upgraded mid-transaction cannot wait, only fail.
+        options["transaction_mode"] = "IMMEDIATE"
     if DATABASE_POOL:
-        _pg_options["pool"] = {
-            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
-            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
-            "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
-        }
-elif DATABASE_ENGINE == "django.db.backends.mysql":
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {
-            # utf8mb4: MySQL's "utf8" stores only 3-byte characters and rejects emoji.
-            "charset": "utf8mb4",
-            # Strict mode: an over-long or invalid value is an error, not silently truncated.
-            "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
-            "connect_timeout": DATABASE_CONNECT_TIMEOUT,
-        }
-    )
-    # The test database is created by Django, with the server's default charset unless told.
-    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
-elif DATABASE_ENGINE == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {
-            # Seconds a writer waits for another process's lock before "database is locked".
-            "timeout": env.int("DATABASE_SQLITE_TIMEOUT", default=20),
-            # Take the write lock at BEGIN: a read lock upgraded mid-transaction cannot wait, only fail.
-            "transaction_mode": "IMMEDIATE",
-        }
-    )
-if DATABASE_POOL:
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    # A connection that died while idle is replaced before the request uses it.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        config["CONN_MAX_AGE"] = 0
+    else:
+        config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+        # A connection that died while idle is replaced before the request uses it.
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DATABASES = {"default": database_config(DATABASE_URL)}
+
+# Read replicas: reads go to a replica, writes to the primary, and a client that just wrote
+# reads from the primary for a few seconds, so it never sees its own write missing
+# (apps/core/db_router.py). Empty: every query goes to the primary.
+DATABASE_REPLICA_URLS: list[str] = env.list("DATABASE_REPLICA_URLS", default=[])
+DATABASE_READ_YOUR_WRITES_SECONDS = env.int("DATABASE_READ_YOUR_WRITES_SECONDS", default=10)
+DATABASE_REPLICAS: list[str] = []
+for _index, _url in enumerate(DATABASE_REPLICA_URLS):
+    DATABASE_REPLICAS.append(f"replica_{_index}")
+    # In tests a replica is the primary's test database: Django creates no database for it.
+    DATABASES[f"replica_{_index}"] = {**database_config(_url), "TEST": {"MIRROR": "default"}}
+DATABASE_ROUTERS = ["apps.core.db_router.PrimaryReplicaRouter"]
 
 
 def redis_url_for_db(url: str, db: int) -> str:
