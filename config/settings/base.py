@@ -159,26 +159,63 @@ def redis_url_for_db(url: str, db: int) -> str:
 
 # Redis: one server URL; each role gets its own database number so that the broker's keys
 # never share an eviction policy with the cache's (see .env.example). Unset means embedded.
+# Each role can move to its own server with its own URL: CACHE_REDIS_URL, SESSION_REDIS_URL,
+# AUTOCOMPLETE_REDIS_URL and CELERY_BROKER_URL (docs/scale-out.md, "Redis roles").
 REDIS_URL = env("REDIS_URL", default="")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
 CACHE_REDIS_URL = env("CACHE_REDIS_URL", default=redis_url_for_db(REDIS_URL, 0) if REDIS_URL else "")
+# The cache through Redis Sentinel: the sentinels name the current primary, so a failover needs
+# no configuration change. Set, these replace CACHE_REDIS_URL.
+CACHE_REDIS_SENTINELS: list[str] = env.list("CACHE_REDIS_SENTINELS", default=[])
+CACHE_REDIS_SENTINEL_MASTER = env("CACHE_REDIS_SENTINEL_MASTER", default="mymaster")
+# Sessions' own Redis; unset, sessions live in the cache.
+SESSION_REDIS_URL = env("SESSION_REDIS_URL", default="")
+# The autocomplete index: a data set the app rebuilds, read with apps.core.redis.redis_client().
+AUTOCOMPLETE_REDIS_URL = env(
+    "AUTOCOMPLETE_REDIS_URL", default=redis_url_for_db(REDIS_URL, 2) if REDIS_URL else ""
+)
+CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", default=PROJECT_SLUG)
 
-# Cache: Redis when configured; IGNORE_EXCEPTIONS turns a Redis outage into cache misses.
-if CACHE_REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": CACHE_REDIS_URL,
-            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default=PROJECT_SLUG),
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                "PARSER_CLASS": "redis.connection._HiredisParser",
-                "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-                "IGNORE_EXCEPTIONS": True,
+
+def redis_cache(location: str) -> dict[str, Any]:
+    """A django-redis cache at `location`; IGNORE_EXCEPTIONS turns an outage into cache misses."""
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": location,
+        "KEY_PREFIX": CACHE_KEY_PREFIX,
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "PARSER_CLASS": "redis.connection._HiredisParser",
+            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "IGNORE_EXCEPTIONS": True,
+        },
+    }
+
+
+def sentinel_cache(sentinels: list[str], master: str) -> dict[str, Any]:
+    """A django-redis cache on the primary that the sentinels (host:port) name `master`."""
+    cache = redis_cache(f"redis://{master}/0")
+    cache["OPTIONS"].update(
+        {
+            "CLIENT_CLASS": "django_redis.client.SentinelClient",
+            "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+            "SENTINELS": [(host, int(port)) for host, port in (s.rsplit(":", 1) for s in sentinels)],
+            "SENTINEL_KWARGS": {
+                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+                "socket_timeout": REDIS_SOCKET_TIMEOUT,
             },
         }
-    }
+    )
+    return cache
+
+
+# Cache: Redis when configured (directly or through Sentinel), else in-process.
+CACHES: dict[str, dict[str, Any]]
+if CACHE_REDIS_SENTINELS:
+    CACHES = {"default": sentinel_cache(CACHE_REDIS_SENTINELS, CACHE_REDIS_SENTINEL_MASTER)}
+elif CACHE_REDIS_URL:
+    CACHES = {"default": redis_cache(CACHE_REDIS_URL)}
 else:
     CACHES = {
         "default": {
@@ -192,6 +229,9 @@ DJANGO_REDIS_LOGGER = "apps.core.cache"
 
 # Sessions: read from the cache, written through to the database (a Redis outage loses nothing).
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+if SESSION_REDIS_URL:
+    CACHES["sessions"] = redis_cache(SESSION_REDIS_URL)
+    SESSION_CACHE_ALIAS = "sessions"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

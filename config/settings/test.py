@@ -24,7 +24,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Keys of concurrent test runs on one Redis must not meet.
-CACHES["default"]["KEY_PREFIX"] = env("CACHE_KEY_PREFIX", default=f"{PROJECT_SLUG}-test-{os.getpid()}")  # noqa: F405
+for _cache in CACHES.values():  # noqa: F405
+    _cache["KEY_PREFIX"] = env("CACHE_KEY_PREFIX", default=f"{PROJECT_SLUG}-test-{os.getpid()}")  # noqa: F405
 # Unit tests run tasks in-process; the integration tests start a real worker with their own settings.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 # Static files come from the app directories; no collectstatic manifest is needed.
