@@ -286,6 +286,28 @@ STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 
+# Media on S3-compatible object storage when a bucket is set, so that every app host sees every
+# upload; local disk (MEDIA_ROOT) otherwise. Credentials come from boto3's own chain: the
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables, or the host's instance role.
+AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
+AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)
+AWS_S3_REGION_NAME = env("AWS_S3_REGION_NAME", default=None)
+AWS_S3_CUSTOM_DOMAIN = env("AWS_S3_CUSTOM_DOMAIN", default=None)
+AWS_LOCATION = env("AWS_LOCATION", default="media")
+# Private bucket by default: links are signed and expire.
+AWS_QUERYSTRING_AUTH = env.bool("AWS_QUERYSTRING_AUTH", default=True)
+AWS_QUERYSTRING_EXPIRE = env.int("AWS_QUERYSTRING_EXPIRE", default=3600)
+# An upload never replaces another file of the same name; it gets a new name instead.
+AWS_S3_FILE_OVERWRITE = False
+STORAGES = {
+    "default": {
+        "BACKEND": "storages.backends.s3.S3Storage"
+        if AWS_STORAGE_BUCKET_NAME
+        else "django.core.files.storage.FileSystemStorage"
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
 # Email: console in development; SMTP (or any backend) from EMAIL_URL.
 EMAIL_URL = env("EMAIL_URL", default="consolemail://")
 _email = env.email_url_config(EMAIL_URL)

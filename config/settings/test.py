@@ -28,8 +28,3 @@ for _cache in CACHES.values():  # noqa: F405
     _cache["KEY_PREFIX"] = env("CACHE_KEY_PREFIX", default=f"{PROJECT_SLUG}-test-{os.getpid()}")  # noqa: F405
 # Unit tests run tasks in-process; the integration tests start a real worker with their own settings.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
-# Static files come from the app directories; no collectstatic manifest is needed.
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
