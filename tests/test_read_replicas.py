@@ -173,10 +173,12 @@ def test_a_read_request_runs_on_the_replica_and_not_on_the_primary(clusters, bas
     primary, replica = clusters
     since = {cluster.name: (cluster.log_size(), server_clock(cluster)) for cluster in clusters}
 
-    status, body, _ = Client(base_url, token).request("GET", "/api/v1/users/me/")
+    status, body, headers = Client(base_url, token).request("GET", "/api/v1/users/me/")
 
     assert status == 200
     assert body["email"] == EMAIL
+    # A read is not a write: the client's next reads stay on the replica too.
+    assert not any(cookie.startswith("recent_write=") for cookie in headers.get_all("Set-Cookie", []))
     replica_log = replica.log_since(since["replica"][0])
     assert '"authtoken_token"' in replica_log
     assert '"authtoken_token"' not in primary.log_since(since["primary"][0])
