@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,3 +147,43 @@ def test_the_cache_reaches_the_primary_that_sentinel_names():
         )
         assert output.strip() == "via sentinel"
         assert keys(primary, 0) == ["sentinel:1:probe"]
+
+
+def test_after_a_sentinel_failover_the_cache_writes_to_the_new_primary(settings):
+    from django.core.cache import caches
+
+    from config.settings.base import sentinel_cache
+
+    with (
+        redis_server() as first,
+        redis_server("--replicaof", "127.0.0.1", str(first)) as second,
+        redis_sentinel("keel-cache", first) as sentinel_port,
+    ):
+        sentinel = redis.Redis(port=sentinel_port, decode_responses=True)
+        wait_until(lambda: len(sentinel.sentinel_slaves("keel-cache")) == 1)
+        settings.CACHES = {
+            **settings.CACHES,
+            "ha": sentinel_cache([f"127.0.0.1:{sentinel_port}"], "keel-cache"),
+        }
+        cache = caches["ha"]
+        cache.set("before", "on the first primary")
+        assert keys(first, 0) == [cache.make_key("before")]
+
+        sentinel.execute_command("SENTINEL", "FAILOVER", "keel-cache")
+        wait_until(lambda: sentinel.sentinel_get_master_addr_by_name("keel-cache")[1] == second)
+
+        # Writes on the old connection fail (swallowed as misses) once the old primary is demoted;
+        # the client then asks Sentinel again and reaches the new primary, with no restart.
+        new_primary = redis.Redis(port=second)
+        wait_until(
+            lambda: cache.set("after", "moved") or new_primary.get(cache.make_key("after")) == b"moved"
+        )
+        assert redis.Redis(port=second).info("replication")["role"] == "master"
+
+
+def wait_until(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(0.1)
