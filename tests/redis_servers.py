@@ -31,9 +31,12 @@ def _wait_for_ping(port: int, process: subprocess.Popen[bytes], timeout: float =
 def redis_server(*extra_args: str) -> Iterator[int]:
     """A throwaway redis-server (no persistence); yields its port."""
     port = free_port()
+    # Its own folder: a replica's full sync writes dump.rdb even with saving off, and the next
+    # server started in the same folder would load it.
+    folder = Path(tempfile.mkdtemp(prefix="keel-redis-"))
     process = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         *extra_args],
+         "--dir", str(folder), *extra_args],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -42,6 +45,7 @@ def redis_server(*extra_args: str) -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
