@@ -71,11 +71,46 @@ worker: need-broker migrate ## Run a Celery worker (needs CELERY_BROKER_URL or R
 beat: need-broker migrate ## Run Celery beat: the schedule in code, synced into the database on start
 	$(CELERY) beat --loglevel=$(CELERY_LOGLEVEL)
 
+# The database `make test` runs on: postgres (default), sqlite or mariadb. An exported
+# DATABASE_URL names the server; DB then only checks that it is of the kind asked for.
+# The test profile is forced: the development default exported above would win over pytest.ini.
+DB ?= postgres
+TEST_DATABASE_URL_postgres := postgres://postgres@127.0.0.1:5432/keel
+TEST_DATABASE_URL_mariadb := mysql://root@127.0.0.1:3306/keel
+TEST_DATABASE_URL_sqlite := sqlite:///$(CURDIR)/build/test-keel.sqlite3
+TEST_DATABASE_SCHEME_postgres := postgres
+TEST_DATABASE_SCHEME_mariadb := mysql
+TEST_DATABASE_SCHEME_sqlite := sqlite
+# Debian packages mysqlclient is built with (it ships no Linux wheel).
+MYSQL_BUILD_PACKAGES := pkg-config libmariadb-dev build-essential
+
+# mysqlclient is built from source, so only a MariaDB run installs it (and its build packages).
+$(VENV)/.synced-mysql: $(VENV)/.synced
+	@if command -v cc >/dev/null && { pkg-config --exists mariadb || pkg-config --exists mysqlclient; } 2>/dev/null; \
+	then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing the MariaDB client build packages: $(MYSQL_BUILD_PACKAGES)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(MYSQL_BUILD_PACKAGES) \
+	    || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(MYSQL_BUILD_PACKAGES); }; \
+	else \
+	  echo "mysqlclient needs a C compiler and the MariaDB client headers:" \
+	       "sudo apt-get install $(MYSQL_BUILD_PACKAGES)" >&2; \
+	  exit 2; \
+	fi
+	$(UV) sync --frozen --group mysql --python $(PYTHON)
+	@touch $@
+
 .PHONY: test
-# The development profile exported above would otherwise override pytest's test profile.
-test: install ## Run the test suite against the real PostgreSQL and Redis
-	@# The exported development profile must not leak into the suite (pytest-django prefers the env).
-	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(PYTEST_ARGS)
+test: install $(if $(filter mariadb,$(DB)),$(VENV)/.synced-mysql) ## Run the suite on DB=postgres (default), sqlite or mariadb, with the real Redis
+	@case "$(DB)" in postgres|sqlite|mariadb) ;; \
+	  *) echo "DB must be postgres, sqlite or mariadb (got '$(DB)')" >&2; exit 2 ;; esac
+	@url="$${DATABASE_URL:-$(TEST_DATABASE_URL_$(DB))}"; \
+	case "$$url" in $(TEST_DATABASE_SCHEME_$(DB))*) ;; \
+	  *) echo "DATABASE_URL ($${url%%://*}://...) is not a $(DB) URL; unset it or pick the matching DB=" >&2; \
+	     exit 2 ;; esac; \
+	mkdir -p build; \
+	echo "make test: $(DB) at $${url##*@}"; \
+	DJANGO_SETTINGS_MODULE=config.settings.test DATABASE_URL="$$url" $(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-fast
 test-fast: install ## The suite without the tests that start real processes (worker, nginx, copies of the repo)

@@ -1,6 +1,9 @@
-"""Suite-wide fixtures. The suite needs the real PostgreSQL and Redis; it stops at once if they are down."""
+"""Suite-wide fixtures. The suite needs its real database and Redis; it stops at once if they are down."""
 
+import importlib.util
+import os
 import socket
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,10 +23,19 @@ def _unreachable(url: str, default_port: int) -> str | None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     database = settings.DATABASES["default"]
     problems = []
-    if database["ENGINE"] != "django.db.backends.sqlite3":
-        problem = _unreachable(f"db://{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}", 5432)
+    engine = database["ENGINE"].rsplit(".", 1)[-1]
+    if engine == "sqlite3":
+        folder = Path(database["TEST"].get("NAME") or database["NAME"]).parent
+        if not os.access(folder, os.W_OK):
+            problems.append(f"SQLite folder {folder} is not writable; set DATABASE_URL")
+    else:
+        default_port = {"postgresql": 5432, "mysql": 3306}[engine]
+        host, port = database["HOST"] or "127.0.0.1", database["PORT"] or default_port
+        problem = _unreachable(f"{engine}://{host}:{port}", default_port)
         if problem:
             problems.append(f"database unreachable at {problem}; set DATABASE_URL")
+    if engine == "mysql" and importlib.util.find_spec("MySQLdb") is None:
+        problems.append("the MariaDB driver (mysqlclient) is not installed; run: make test DB=mariadb")
     problem = _unreachable(settings.REDIS_URL, 6379)
     if problem:
         problems.append(f"Redis unreachable at {problem}; set REDIS_URL")
@@ -33,13 +45,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated_cache():
-    """Every test starts with an empty cache (only this run's keys: they carry its prefix)."""
-    from django.core.cache import cache
+    """Every test starts with empty caches (only this run's keys: they carry its prefix)."""
+    from django.core.cache import caches
 
-    if hasattr(cache, "delete_pattern"):
-        cache.delete_pattern("*")
-    else:
-        cache.clear()
+    for cache in caches.all():
+        if hasattr(cache, "delete_pattern"):
+            cache.delete_pattern("*")
+        else:
+            cache.clear()
 
 
 @pytest.fixture

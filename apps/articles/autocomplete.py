@@ -17,7 +17,6 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 from typing import cast
 
 import redis
@@ -25,6 +24,7 @@ from django.conf import settings
 
 from apps.articles import selectors
 from apps.articles.models import Article
+from apps.core.redis import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -49,16 +49,10 @@ def _keys() -> tuple[str, str]:
     return f"{prefix}:articles:titles", f"{prefix}:articles:members"
 
 
-@cache
-def _client(url: str) -> redis.Redis:
-    timeout = settings.REDIS_SOCKET_TIMEOUT
-    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-
-
 def client() -> redis.Redis | None:
     """The autocomplete Redis, or None when none is configured (embedded development)."""
     url = settings.AUTOCOMPLETE_REDIS_URL
-    return _client(url) if url else None
+    return redis_client(url) if url else None
 
 
 def _member(article: Article) -> str:

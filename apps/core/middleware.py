@@ -1,4 +1,4 @@
-"""Request-wide middleware: request ids, body size limits and request metrics."""
+"""Request-wide middleware: request ids, metrics, read-your-writes routing and body size limits."""
 
 import ipaddress
 import logging
@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from apps.core import metrics, monitoring
 from apps.core.api.errors import error_response
+from apps.core.db_router import RECENT_WRITE_COOKIE, request_routing
 from apps.core.request_id import REQUEST_ID_HEADER, current_request_id, request_id_from_header
 
 Handler = Callable[[HttpRequest], HttpResponse]
@@ -33,6 +34,34 @@ class RequestIdMiddleware:
         finally:
             current_request_id.reset(token)
         response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+class ReadYourWritesMiddleware:
+    """Lets the request read from a replica unless its client wrote within the last few seconds.
+
+    A request that writes sends the cookie back, valid DATABASE_READ_YOUR_WRITES_SECONDS: long
+    enough for the replicas to catch up. A client that drops cookies still reads its own writes
+    within one request, not across requests.
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not settings.DATABASE_REPLICAS:
+            return self.get_response(request)
+        with request_routing(recent_write=RECENT_WRITE_COOKIE in request.COOKIES) as routing:
+            response = self.get_response(request)
+        if routing.wrote:
+            response.set_cookie(
+                RECENT_WRITE_COOKIE,
+                "1",
+                max_age=settings.DATABASE_READ_YOUR_WRITES_SECONDS,
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+                samesite="Lax",
+            )
         return response
 
 

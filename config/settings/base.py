@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
     # Before everything that can answer early (redirects, 413s), so their time and status count too.
     "apps.core.middleware.MetricsMiddleware",
+    # Outside the session middleware, so a session saved to the database counts as a write.
+    "apps.core.middleware.ReadYourWritesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.core.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -101,30 +103,67 @@ TEMPLATES = [
 
 # Database: SQLite file when DATABASE_URL is unset, so a first run needs no server.
 DATABASE_URL = env("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
 DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=30_000)
 # Persistent connections and psycopg's pool cannot be combined: with DATABASE_POOL on,
 # CONN_MAX_AGE must be 0. The pool opens lazily on the first query, after gunicorn forks,
 # because a pool opened before the fork would share sockets between workers.
 DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
-    _pg_options["connect_timeout"] = DATABASE_CONNECT_TIMEOUT
-    # A runaway query is cancelled by the server instead of holding a worker forever.
-    _pg_options["options"] = f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}"
+
+
+def database_config(url: str) -> dict[str, Any]:
+    """Django's settings for the database at `url`, with the options its engine needs.
+
+    SQLite and MariaDB run the whole suite too; they lack statement_timeout and the pool
+    (docs/scale-out.md, "Databases"), which PostgreSQL gets here.
+    """
+    config: dict[str, Any] = dict(env.db_url_config(url))
+    options = config.setdefault("OPTIONS", {})
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        options["connect_timeout"] = DATABASE_CONNECT_TIMEOUT
+        # A runaway query is cancelled by the server instead of holding a worker forever.
+        options["options"] = f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}"
+        if DATABASE_POOL:
+            options["pool"] = {
+                "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+                "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+                "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
+            }
+    elif config["ENGINE"] == "django.db.backends.mysql":
+        # utf8mb4: MySQL's "utf8" stores only 3-byte characters and rejects emoji.
+        options["charset"] = "utf8mb4"
+        # Strict mode: an over-long or invalid value is an error, not silently truncated.
+        options["init_command"] = "SET sql_mode='STRICT_TRANS_TABLES'"
+        options["connect_timeout"] = DATABASE_CONNECT_TIMEOUT
+        # The test database is created by Django, with the server's default charset unless told.
+        config["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+    elif config["ENGINE"] == "django.db.backends.sqlite3":
+        # Seconds a writer waits for another process's lock before "database is locked".
+        options["timeout"] = env.int("DATABASE_SQLITE_TIMEOUT", default=20)
+        # Take the write lock at BEGIN: a read lock upgraded mid-transaction cannot wait, only fail.
+        options["transaction_mode"] = "IMMEDIATE"
     if DATABASE_POOL:
-        _pg_options["pool"] = {
-            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
-            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
-            "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
-        }
-if DATABASE_POOL:
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    # A connection that died while idle is replaced before the request uses it.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        config["CONN_MAX_AGE"] = 0
+    else:
+        config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+        # A connection that died while idle is replaced before the request uses it.
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DATABASES = {"default": database_config(DATABASE_URL)}
+
+# Read replicas: reads go to a replica, writes to the primary, and a client that just wrote
+# reads from the primary for a few seconds, so it never sees its own write missing
+# (apps/core/db_router.py). Empty: every query goes to the primary.
+DATABASE_REPLICA_URLS: list[str] = env.list("DATABASE_REPLICA_URLS", default=[])
+DATABASE_READ_YOUR_WRITES_SECONDS = env.int("DATABASE_READ_YOUR_WRITES_SECONDS", default=10)
+DATABASE_REPLICAS: list[str] = []
+for _index, _url in enumerate(DATABASE_REPLICA_URLS):
+    DATABASE_REPLICAS.append(f"replica_{_index}")
+    # In tests a replica is the primary's test database: Django creates no database for it.
+    DATABASES[f"replica_{_index}"] = {**database_config(_url), "TEST": {"MIRROR": "default"}}
+DATABASE_ROUTERS = ["apps.core.db_router.PrimaryReplicaRouter"]
 
 
 def redis_url_for_db(url: str, db: int) -> str:
@@ -137,6 +176,8 @@ def redis_url_for_db(url: str, db: int) -> str:
 
 # Redis: one server URL; each role gets its own database number so that the broker's keys
 # never share an eviction policy with the cache's (see .env.example). Unset means embedded.
+# Each role can move to its own server with its own URL: CACHE_REDIS_URL, SESSION_REDIS_URL,
+# AUTOCOMPLETE_REDIS_URL and CELERY_BROKER_URL (docs/scale-out.md, "Redis roles").
 REDIS_URL = env("REDIS_URL", default="")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
 # With only a Redis broker configured, the cache goes to database 0 of the broker's server: beat's
@@ -145,24 +186,55 @@ _broker_redis = env("CELERY_BROKER_URL", default="")
 _broker_redis = _broker_redis if urlsplit(_broker_redis).scheme in ("redis", "rediss") else ""
 _cache_server = REDIS_URL or (urlunsplit(urlsplit(_broker_redis)._replace(path="")) if _broker_redis else "")
 CACHE_REDIS_URL = env("CACHE_REDIS_URL", default=redis_url_for_db(_cache_server, 0) if _cache_server else "")
+# The cache through Redis Sentinel: the sentinels name the current primary, so a failover needs
+# no configuration change. Set, these replace CACHE_REDIS_URL.
+CACHE_REDIS_SENTINELS: list[str] = env.list("CACHE_REDIS_SENTINELS", default=[])
+CACHE_REDIS_SENTINEL_MASTER = env("CACHE_REDIS_SENTINEL_MASTER", default="mymaster")
+# Sessions' own Redis; unset, sessions live in the cache.
+SESSION_REDIS_URL = env("SESSION_REDIS_URL", default="")
+CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", default=PROJECT_SLUG)
 
-# Cache: Redis when configured; IGNORE_EXCEPTIONS turns a Redis outage into cache misses.
-if CACHE_REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": CACHE_REDIS_URL,
-            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default=PROJECT_SLUG),
-            "OPTIONS": {
-                # django-redis's default client, counting hits and misses for statsd.
-                "CLIENT_CLASS": "apps.core.cache.MeasuredRedisClient",
-                "PARSER_CLASS": "redis.connection._HiredisParser",
-                "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-                "IGNORE_EXCEPTIONS": True,
+
+def redis_cache(location: str) -> dict[str, Any]:
+    """A django-redis cache at `location`; IGNORE_EXCEPTIONS turns an outage into cache misses."""
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": location,
+        "KEY_PREFIX": CACHE_KEY_PREFIX,
+        "OPTIONS": {
+            # django-redis's default client, counting hits and misses for statsd.
+            "CLIENT_CLASS": "apps.core.cache.MeasuredRedisClient",
+            "PARSER_CLASS": "redis.connection._HiredisParser",
+            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "IGNORE_EXCEPTIONS": True,
+        },
+    }
+
+
+def sentinel_cache(sentinels: list[str], master: str) -> dict[str, Any]:
+    """A django-redis cache on the primary that the sentinels (host:port) name `master`."""
+    cache = redis_cache(f"redis://{master}/0")
+    cache["OPTIONS"].update(
+        {
+            "CLIENT_CLASS": "django_redis.client.SentinelClient",
+            "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+            "SENTINELS": [(host, int(port)) for host, port in (s.rsplit(":", 1) for s in sentinels)],
+            "SENTINEL_KWARGS": {
+                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+                "socket_timeout": REDIS_SOCKET_TIMEOUT,
             },
         }
-    }
+    )
+    return cache
+
+
+# Cache: Redis when configured (directly or through Sentinel), else in-process.
+CACHES: dict[str, dict[str, Any]]
+if CACHE_REDIS_SENTINELS:
+    CACHES = {"default": sentinel_cache(CACHE_REDIS_SENTINELS, CACHE_REDIS_SENTINEL_MASTER)}
+elif CACHE_REDIS_URL:
+    CACHES = {"default": redis_cache(CACHE_REDIS_URL)}
 else:
     CACHES = {
         "default": {
@@ -190,6 +262,9 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 # Sessions: read from the cache, written through to the database (a Redis outage loses nothing).
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+if SESSION_REDIS_URL:
+    CACHES["sessions"] = redis_cache(SESSION_REDIS_URL)
+    SESSION_CACHE_ALIAS = "sessions"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -248,6 +323,28 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 BACKUP_DIR = Path(env("BACKUP_DIR", default=str(BASE_DIR / "backups")))
 BACKUP_KEEP = env.int("BACKUP_KEEP", default=7)
 
+# Media on S3-compatible object storage when a bucket is set, so that every app host sees every
+# upload; local disk (MEDIA_ROOT) otherwise. Credentials come from boto3's own chain: the
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables, or the host's instance role.
+AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
+AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)
+AWS_S3_REGION_NAME = env("AWS_S3_REGION_NAME", default=None)
+AWS_S3_CUSTOM_DOMAIN = env("AWS_S3_CUSTOM_DOMAIN", default=None)
+AWS_LOCATION = env("AWS_LOCATION", default="media")
+# Private bucket by default: links are signed and expire.
+AWS_QUERYSTRING_AUTH = env.bool("AWS_QUERYSTRING_AUTH", default=True)
+AWS_QUERYSTRING_EXPIRE = env.int("AWS_QUERYSTRING_EXPIRE", default=3600)
+# An upload never replaces another file of the same name; it gets a new name instead.
+AWS_S3_FILE_OVERWRITE = False
+STORAGES = {
+    "default": {
+        "BACKEND": "storages.backends.s3.S3Storage"
+        if AWS_STORAGE_BUCKET_NAME
+        else "django.core.files.storage.FileSystemStorage"
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
 # Email: console in development; SMTP (or any backend) from EMAIL_URL.
 EMAIL_URL = env("EMAIL_URL", default="consolemail://")
 _email = env.email_url_config(EMAIL_URL)
@@ -272,7 +369,7 @@ NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 # An in-process cache would count per worker process, so without Redis the database counts.
 AXES_HANDLER = (
     "axes.handlers.cache.AxesCacheHandler"
-    if CACHE_REDIS_URL
+    if CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache"
     else "axes.handlers.database.AxesDatabaseHandler"
 )
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
