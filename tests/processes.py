@@ -96,12 +96,16 @@ def redis_server() -> Iterator[int]:
 
 
 def database_url(database: dict[str, Any]) -> str:
-    """A DATABASE_URL for Django's DATABASES entry (the test database, inside a test)."""
+    """A DATABASE_URL for Django's DATABASES entry (the test database, inside a test), any engine."""
+    engine = database["ENGINE"].rsplit(".", 1)[-1]
+    if engine == "sqlite3":
+        return f"sqlite:///{database['NAME']}"
+    scheme, default_port = {"postgresql": ("postgres", 5432), "mysql": ("mysql", 3306)}[engine]
     credentials = quote(database["USER"] or "", safe="")
     if database["PASSWORD"]:
         credentials += ":" + quote(database["PASSWORD"], safe="")
     host = database["HOST"] or "127.0.0.1"
-    return f"postgres://{credentials}@{host}:{database['PORT'] or 5432}/{database['NAME']}"
+    return f"{scheme}://{credentials}@{host}:{database['PORT'] or default_port}/{database['NAME']}"
 
 
 def celery_env(

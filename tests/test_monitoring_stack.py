@@ -28,6 +28,7 @@ from django.db import connections
 
 from apps.core.monitoring import FLUSH_INTERVAL_SECONDS
 from tests.helpers import StatsdListener, closed_port, free_port, private_redis, wait_for_port
+from tests.processes import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -91,7 +92,7 @@ def stack(django_db_setup, tmp_path_factory):
             "HOME": os.environ.get("HOME", str(run_dir)),
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
             # The test database pytest-django just created, so requests that query work.
-            "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+            "DATABASE_URL": database_url(database),
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}",
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "CACHE_KEY_PREFIX": CACHE_PREFIX,

@@ -22,6 +22,7 @@ from django.conf import settings
 
 from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.helpers import closed_port
+from tests.processes import database_url
 from tests.redis_servers import redis_sentinel, redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,13 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def this_runs_database_url() -> str:
     """A URL for the database this test run uses, for a process the test starts."""
-    database = settings.DATABASES["default"]
-    engine = database["ENGINE"].rsplit(".", 1)[-1]
-    if engine == "sqlite3":
-        return f"sqlite:///{database['NAME']}"
-    scheme = {"postgresql": "postgres", "mysql": "mysql"}[engine]
-    password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
-    return f"{scheme}://{database['USER']}{password}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    return database_url(settings.DATABASES["default"])
 
 
 def run_app(code: str, **env: str) -> str:

@@ -241,15 +241,22 @@ class Stack:
             return None
 
 
+def _postgres_base_url() -> str:
+    """The stack runs on PostgreSQL as production does, whichever database the suite itself uses."""
+    url = os.environ.get("DATABASE_URL", "")
+    return (
+        url if url.startswith(("postgres://", "postgresql://")) else "postgres://postgres@127.0.0.1:5432/keel"
+    )
+
+
 def _database_url(name: str) -> str:
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/keel")
-    return urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
+    return urlunsplit(urlsplit(_postgres_base_url())._replace(path=f"/{name}"))
 
 
 @pytest.fixture(scope="module")
 def stack_database() -> Iterator[str]:
     """A fresh PostgreSQL database for the stack, dropped afterwards."""
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/keel")
+    base = _postgres_base_url()
     name = f"{urlsplit(base).path.strip('/') or 'keel'}_stack_e2e_{os.getpid()}"
     admin_url = _database_url("postgres")
     with psycopg.connect(admin_url, autocommit=True) as connection:
