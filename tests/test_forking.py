@@ -17,7 +17,8 @@ def run(cwd: Path, *command: str, check: bool = True) -> subprocess.CompletedPro
         **os.environ,
         # The copy's own test database, so it never meets this run's.
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/fork_{os.getpid()}_{cwd.name}",
-        "DJANGO_SETTINGS_MODULE": "config.settings.development",
+        # The test profile throughout: the copies run their own tests against the real services.
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
     }
     env.pop("PYTEST_ADDOPTS", None)
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
@@ -95,8 +96,12 @@ def test_make_rename_renames_the_project_everywhere_and_only_once(repo_copy):
     assert git_status(repo_copy) == ""
 
     run(repo_copy, "make", "rename", "NAME=acme")
-    leftovers = run(repo_copy, "git", "grep", "-n", "-w", old, check=False).stdout
-    assert leftovers == ""
+    leftovers = run(
+        repo_copy, "git", "grep", "-n", "-E", rf"(^|[^A-Za-z0-9_]){old}([^A-Za-z0-9]|$)", check=False
+    )
+    assert leftovers.stdout == ""
+    assert [name for name in run(repo_copy, "git", "ls-files").stdout.split() if old in name] == []
+    assert (repo_copy / "monitoring" / "munin" / "plugins" / "acme_").is_file()
     assert 'name = "acme"' in (repo_copy / "pyproject.toml").read_text()
     assert (repo_copy / "README.md").read_text().startswith("# Acme\n")
     slug = run(
@@ -122,7 +127,7 @@ def test_dropping_the_reference_app_by_deleting_its_folder_leaves_a_passing_suit
     shutil.rmtree(repo_copy / "apps" / "articles")
     run(repo_copy, ".venv/bin/python", "manage.py", "check")
     run(repo_copy, ".venv/bin/python", "manage.py", "makemigrations", "--check", "--dry-run")
-    # Everything but the tests that start processes, which do not involve the reference app.
+    # Every app's tests and the URLconf walk; the process-starting tests do not involve the app.
     run(
         repo_copy,
         ".venv/bin/pytest",
@@ -132,5 +137,5 @@ def test_dropping_the_reference_app_by_deleting_its_folder_leaves_a_passing_suit
         "-m",
         "not integration",
         "apps",
-        "tests",
+        "tests/test_urls.py",
     )

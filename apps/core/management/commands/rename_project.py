@@ -4,8 +4,8 @@ The name lives in as few places as possible: `PROJECT_SLUG` in the settings, fro
 cache and statsd prefixes, the API title, the supervisor group, the nginx upstream and the
 Munin plugin names are derived, plus the few files that cannot read a setting (package
 metadata, the lock file, example values, the README title). The lowercase name is replaced as
-a whole word in every tracked text file; the capitalised "Keel" in prose names the upstream
-template and stays.
+a word or a `<name>_` prefix in every tracked text file and file name; the capitalised "Keel" in
+prose names the upstream template and stays.
 """
 
 import re
@@ -37,8 +37,13 @@ def tracked_text_files(root: Path) -> list[Path]:
 
 
 def rename(root: Path, old: str, new: str) -> list[Path]:
-    """Replace `old` with `new` wherever it stands as a word; return the files changed."""
-    word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(old)}(?![A-Za-z0-9_])")
+    """Replace `old` with `new` as a word or a `<old>_` prefix, in contents and file names.
+
+    The prefix form covers derived names (the `<old>_` Munin plugins, `<old>_task`); the files
+    named after the project (the Munin plugin and its plugin-conf.d entry) are moved with git.
+    Returns the files changed.
+    """
+    word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(old)}(?![A-Za-z0-9])")
     title = re.compile(rf"^# {re.escape(old.capitalize())}\b", re.MULTILINE)
     changed = []
     for path in tracked_text_files(root):
@@ -52,6 +57,10 @@ def rename(root: Path, old: str, new: str) -> list[Path]:
         if renamed != text:
             path.write_text(renamed)
             changed.append(path)
+        if word.match(path.name):
+            target = path.with_name(word.sub(new, path.name, count=1))
+            subprocess.run(["git", "mv", str(path), str(target)], cwd=root, check=True)
+            changed.append(target)
     return changed
 
 
