@@ -36,27 +36,31 @@ def test_health_check_answers_200_through_nginx(stack: Stack):
     assert reply.header("Server") == "nginx"
 
 
-def test_an_authenticated_api_call_answers_200_through_nginx(stack: Stack):
+def _api_token(stack: Stack, email: str, source: str) -> str:
+    """Create a user with the Django shell and log in through nginx for an API token."""
     created = stack.manage(
         "shell",
         "--no-imports",
         "-c",
-        "from apps.users.models import User;User.objects.create_user('ada@example.com', 'a-long-passphrase')",
+        f"from apps.users.models import User; User.objects.create_user({email!r}, 'a-long-passphrase')",
     )
     assert created.returncode == 0, created.stderr
-    credentials = json.dumps({"email": "ada@example.com", "password": "a-long-passphrase"}).encode()
+    credentials = json.dumps({"email": email, "password": "a-long-passphrase"}).encode()
     token = stack.request(
         "POST",
         "/api/v1/auth/token/",
         body=credentials,
         headers={"Content-Type": "application/json"},
-        source="127.0.0.10",
+        source=source,
     )
     assert token.status == 200, token.body
+    return str(token.json()["token"])
 
-    me = stack.request(
-        "GET", "/api/v1/users/me/", headers={"Authorization": f"Token {token.json()['token']}"}
-    )
+
+def test_an_authenticated_api_call_answers_200_through_nginx(stack: Stack):
+    token = _api_token(stack, "ada@example.com", source="127.0.0.10")
+
+    me = stack.request("GET", "/api/v1/users/me/", headers={"Authorization": f"Token {token}"})
 
     assert me.status == 200
     assert me.json()["email"] == "ada@example.com"
@@ -262,20 +266,8 @@ def test_beats_heartbeat_advances(stack: Stack):
 
 
 def test_a_task_queued_through_the_api_is_run_by_the_worker(stack: Stack):
-    created = stack.manage(
-        "shell",
-        "--no-imports",
-        "-c",
-        "from apps.users.models import User; User.objects.create_user('grace@example.com', 'passphrase')",
-    )
-    assert created.returncode == 0, created.stderr
-    credentials = json.dumps({"email": "grace@example.com", "password": "passphrase"}).encode()
-    json_headers = {"Content-Type": "application/json"}
-    token = stack.request(
-        "POST", "/api/v1/auth/token/", body=credentials, headers=json_headers, source="127.0.0.11"
-    )
-    assert token.status == 200, token.body
-    auth = {**json_headers, "Authorization": f"Token {token.json()['token']}"}
+    token = _api_token(stack, "grace@example.com", source="127.0.0.11")
+    auth = {"Content-Type": "application/json", "Authorization": f"Token {token}"}
     article = stack.request(
         "POST",
         "/api/v1/articles/",
