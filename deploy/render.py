@@ -180,6 +180,8 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
 
     gunicorn_bind = env.get("GUNICORN_BIND", "").strip() or f"unix:{run_dir / 'gunicorn.sock'}"
     upstreams = _words(env.get("NGINX_UPSTREAM_SERVERS", "")) or [gunicorn_bind]
+    upstream_max_fails = env.get("NGINX_UPSTREAM_MAX_FAILS", "").strip() or "3"
+    upstream_fail_timeout = env.get("NGINX_UPSTREAM_FAIL_TIMEOUT", "").strip() or "10"
     gunicorn_timeout = as_int(env, "GUNICORN_TIMEOUT", 30)
     graceful_timeout = as_int(env, "GUNICORN_GRACEFUL_TIMEOUT", 30)
     gunicorn_keepalive = as_int(env, "GUNICORN_KEEPALIVE", 65)
@@ -280,7 +282,10 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         "NGINX_MIME_TYPES": env.get("NGINX_MIME_TYPES", "/etc/nginx/mime.types").strip(),
         "NGINX_LOG_DIR": nginx_log_dir,
         "NGINX_SERVER_NAMES": " ".join(server_names),
-        "UPSTREAM_SERVERS": "\n".join(f"server {_nginx_upstream(server)};" for server in upstreams),
+        "UPSTREAM_SERVERS": "\n".join(
+            f"server {_nginx_upstream(server, upstream_max_fails, upstream_fail_timeout)};"
+            for server in upstreams
+        ),
         "UPSTREAM_KEEPALIVE_TIMEOUT": gunicorn_keepalive - 1
         if gunicorn_keepalive <= 10
         else gunicorn_keepalive - 5,
@@ -337,9 +342,11 @@ _RATE_DEFAULTS = {
 }
 
 
-def _nginx_upstream(server: str) -> str:
+def _nginx_upstream(server: str, max_fails: str, fail_timeout: str) -> str:
     # gunicorn and nginx spell a unix socket the same way ("unix:/path"); a bare port means localhost.
-    return f"127.0.0.1:{server}" if server.isdigit() else server
+    address = f"127.0.0.1:{server}" if server.isdigit() else server
+    # Passive health: after max_fails failed attempts nginx skips the server for fail_timeout.
+    return f"{address} max_fails={max_fails} fail_timeout={fail_timeout}s"
 
 
 def _supervisor_value(value: str) -> str:

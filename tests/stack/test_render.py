@@ -132,7 +132,7 @@ def test_the_host_target_uses_system_paths_and_a_dedicated_user(tmp_path):
 
     build = tmp_path / "build"
     site = (build / "nginx" / "sites-available" / "keel.conf").read_text()
-    assert "server unix:/run/keel/gunicorn.sock;" in site
+    assert "server unix:/run/keel/gunicorn.sock max_fails=3 fail_timeout=10s;" in site
     assert "listen 443 ssl http2;" in site
     assert "server_name example.com www.example.com;" in site
     assert "return 301 https://$host$request_uri;" in site
