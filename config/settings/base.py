@@ -565,6 +565,8 @@ LOGGING: dict[str, Any] = {
         "django": {"level": LOG_LEVEL, "propagate": True},
         # Request ids are in our own lines; Django's per-request "Not Found" lines repeat them.
         "django.server": {"level": "WARNING"},
+        # django-axes announces its configuration on every start, management commands included.
+        "axes.apps": {"level": "WARNING"},
     },
 }
 
