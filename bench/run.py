@@ -195,7 +195,9 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
 
 def _postgres_base_url() -> str:
     url = os.environ.get("DATABASE_URL", "") or render.load_env().get("DATABASE_URL", "")
-    return url if url.startswith(("postgres://", "postgresql://")) else "postgres://postgres@127.0.0.1:5432/keel"
+    return (
+        url if url.startswith(("postgres://", "postgresql://")) else "postgres://postgres@127.0.0.1:5432/keel"
+    )
 
 
 @contextlib.contextmanager
@@ -219,8 +221,12 @@ def start_redis(processes: Processes, directory: Path) -> str:
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     command += ["--appendonly", "no", "--dir", str(directory)]
     process = processes.start(command, directory / "redis.log")
-    wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=0.5).close() or True,
-             "redis-server", 10, process)
+
+    def listening() -> bool:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+
+    wait_for(listening, "redis-server", 10, process)
     return f"redis://127.0.0.1:{port}"
 
 
@@ -249,8 +255,9 @@ def bench_env(database_url: str, redis_url: str, build: Path, port: int) -> dict
 
 
 def start_stack(processes: Processes, env: dict[str, str], build: Path, port: int) -> None:
-    process = processes.start([sys.executable, "-m", "deploy.stack", "up"], build / "stack-up.log",
-                              cwd=ROOT, env=env)
+    process = processes.start(
+        [sys.executable, "-m", "deploy.stack", "up"], build / "stack-up.log", cwd=ROOT, env=env
+    )
     worker_log = build / "log" / "worker.log"
 
     def ready() -> bool:
@@ -276,19 +283,35 @@ def start_ceiling(processes: Processes, env: dict[str, str], build: Path, port: 
     command = [gunicorn, "-c", "deploy/gunicorn.conf.py", "bench.hello:application"]
     processes.start(command, build / "log" / "web.log", cwd=ROOT, env=hello_env)
     nginx = processes.start(
-        [str(context["NGINX_BIN"]), "-c", str(build / "nginx" / "nginx.conf"),
-         "-e", str(Path(str(context["NGINX_LOG_DIR"])) / "nginx-error.log")],
-        build / "log" / "nginx.log", cwd=ROOT, env=hello_env,
+        [
+            str(context["NGINX_BIN"]),
+            "-c",
+            str(build / "nginx" / "nginx.conf"),
+            "-e",
+            str(Path(str(context["NGINX_LOG_DIR"])) / "nginx-error.log"),
+        ],
+        build / "log" / "nginx.log",
+        cwd=ROOT,
+        env=hello_env,
     )
     wait_for(lambda: get(f"http://127.0.0.1:{port}/")[0] == 200, "the ceiling app", 60, nginx)
     processes.remember()
 
 
 def manage(env: dict[str, str], *args: str) -> None:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=600, check=False)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     if result.returncode != 0:
-        raise BenchError(f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        raise BenchError(
+            f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
 
 
 # ----------------------------------------------------------------------------- load
@@ -296,14 +319,31 @@ def manage(env: dict[str, str], *args: str) -> None:
 
 def run_wrk(settings: Settings, url: str, case: Case, duration: int) -> dict[str, float]:
     env = dict(os.environ)
-    command = ["wrk", "-t", str(settings.threads), "-c", str(settings.connections), "-d", f"{duration}s",
-               "--timeout", "5s", "-s", str(REPORT_LUA)]
+    command = [
+        "wrk",
+        "-t",
+        str(settings.threads),
+        "-c",
+        str(settings.connections),
+        "-d",
+        f"{duration}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(REPORT_LUA),
+    ]
     for header in case.headers:
         command += ["-H", header]
     if case.unique:
         env["BENCH_UNIQUE"] = urlsplit(url).path + "?" + urlsplit(url).query
-    result = subprocess.run([*command, url.replace("{n}", "0")], capture_output=True, text=True, env=env,
-                            timeout=duration + 60, check=False)
+    result = subprocess.run(
+        [*command, url.replace("{n}", "0")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=duration + 60,
+        check=False,
+    )
     line = next((line for line in result.stdout.splitlines() if line.startswith("BENCH_JSON ")), None)
     if result.returncode != 0 or line is None:
         raise BenchError(f"wrk failed on {case.name}:\n{result.stdout}\n{result.stderr}")
@@ -356,14 +396,114 @@ def cases(slug: str, prefix: str) -> list[Case]:
     return [
         Case("ceiling", "bare WSGI (ceiling)", "/", server="ceiling"),
         Case("healthz", "/healthz", "/healthz", min_ratio=0.70),
-        Case("api_list_uncached", "API list, uncached", "/api/v1/articles/?bench={n}", unique=True,
-             min_ratio=0.25),
+        Case(
+            "api_list_uncached",
+            "API list, uncached",
+            "/api/v1/articles/?bench={n}",
+            unique=True,
+            min_ratio=0.25,
+        ),
         Case("api_list_cached", "API list, cached", "/api/v1/articles/", min_ratio=0.50),
         Case("api_detail", "API detail", f"/api/v1/articles/{slug}/"),
-        Case("autocomplete", "autocomplete", f"/api/v1/articles/autocomplete/?q={quote(prefix)}",
-             max_p50_ms=5.0),
+        Case(
+            "autocomplete",
+            "autocomplete",
+            f"/api/v1/articles/autocomplete/?q={quote(prefix)}",
+            max_p50_ms=5.0,
+        ),
         Case("html_list", "HTML list page", "/articles/"),
+        Case(
+            "api_list_microcache",
+            "API list, nginx micro-cache",
+            "/api/v1/articles/",
+            headers=(),
+            min_ratio=4.0,
+        ),
     ]
+
+
+# ----------------------------------------------------------------------------- celery
+
+# Celery's stock behaviour: early acks, no requeue of a dead process's task, 4 messages reserved.
+RELIABILITY_OFF = {
+    "CELERY_TASK_ACKS_LATE": "false",
+    "CELERY_TASK_REJECT_ON_WORKER_LOST": "false",
+    "CELERY_WORKER_PREFETCH_MULTIPLIER": "4",
+}
+
+
+def start_worker(processes: Processes, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A worker started as supervisor starts the stack's (same command), with `env`'s settings."""
+    celery = str(Path(sys.executable).parent / "celery")
+    command = [celery, "-A", "config", "worker", "--loglevel=INFO", f"--hostname=bench-{log.stem}@%h"]
+    process = processes.start(command, log, cwd=ROOT, env=env)
+    wait_for(lambda: log.exists() and " ready." in log.read_text(errors="replace"), log.stem, 120, process)
+    return process
+
+
+def probe(env: dict[str, str], kind: str, count: int) -> dict[str, float]:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.celery_probe", kind, str(count)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    line = next((line for line in result.stdout.splitlines() if line.startswith("BENCH_JSON ")), None)
+    if result.returncode != 0 or line is None:
+        raise BenchError(f"celery {kind} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return json.loads(line.removeprefix("BENCH_JSON "))
+
+
+def bench_celery(
+    settings: Settings, processes: Processes, env: dict[str, str], build: Path
+) -> dict[str, Any]:
+    """Round trip and throughput of no-op tasks, production reliability settings on, then off."""
+    # The stack's own worker makes way for workers started with each setting, the same command.
+    deploy_stack._supervisorctl(render.build_context(env), "stop", "keel:worker")
+    modes = {"on": env, "off": dict(env, **RELIABILITY_OFF)}
+    roundtrips: list[dict[str, float]] = []
+    throughput: dict[str, list[float]] = {"on": [], "off": []}
+    for number in range(1, settings.rounds + 1):
+        print(f"bench: celery round {number} of {settings.rounds}", flush=True)
+        for mode, mode_env in modes.items():
+            worker = start_worker(processes, mode_env, build / f"worker-{mode}-{number}.log")
+            try:
+                if mode == "on":
+                    roundtrips.append(probe(mode_env, "roundtrip", settings.celery_roundtrips))
+                figures = probe(mode_env, "throughput", settings.celery_tasks)
+                throughput[mode].append(figures["tasks_per_s"])
+            finally:
+                processes.stop(worker)
+    ratios = [on / off for on, off in zip(throughput["on"], throughput["off"], strict=True)]
+    summary: dict[str, Any] = {
+        "roundtrip_count": settings.celery_roundtrips,
+        "roundtrip_p50_ms": statistics.median(result["p50_ms"] for result in roundtrips),
+        "roundtrip_p99_ms": statistics.median(result["p99_ms"] for result in roundtrips),
+        "tasks": settings.celery_tasks,
+        "tasks_per_s_reliable": statistics.median(throughput["on"]),
+        "tasks_per_s_stock": statistics.median(throughput["off"]),
+        "reliable_to_stock": statistics.median(ratios),
+        "rounds": {"roundtrip": roundtrips, "throughput": throughput, "ratios": ratios},
+    }
+    summary["met"] = {
+        "round trip p50 < 4 ms": summary["roundtrip_p50_ms"] < 4.0,
+        "reliable >= 0.85 x stock": summary["reliable_to_stock"] >= 0.85,
+    }
+    return summary
+
+
+def print_celery(celery: dict[str, Any]) -> None:
+    print(
+        f"\nCelery, no-op task: round trip p50 {celery['roundtrip_p50_ms']:.2f} ms, "
+        f"p99 {celery['roundtrip_p99_ms']:.2f} ms ({celery['roundtrip_count']} in a row); "
+        f"{celery['tasks']} tasks: {celery['tasks_per_s_reliable']:.0f}/s with the reliability "
+        f"settings, {celery['tasks_per_s_stock']:.0f}/s without (ratio {celery['reliable_to_stock']:.2f})"
+    )
+    met = ", ".join(f"{name}: {'yes' if ok else 'NO'}" for name, ok in celery["met"].items())
+    print(f"Celery targets: {met}")
 
 
 # ----------------------------------------------------------------------------- output
@@ -376,7 +516,8 @@ def print_table(summaries: dict[str, dict[str, Any]]) -> None:
     print("-" * len(header))
     for summary in summaries.values():
         print(
-            f"{summary['label']:<24} {summary['rps']:>9.0f} {summary['p50_ms']:>8.2f} {summary['p99_ms']:>8.2f} "
+            f"{summary['label']:<24} {summary['rps']:>9.0f} "
+            f"{summary['p50_ms']:>8.2f} {summary['p99_ms']:>8.2f} "
             f"{summary['errors']:>7} {summary['non_2xx']:>8} {summary['ratio']:>7.2f}  "
             f"{summary.get('target', ''):<16} {'yes' if summary['met'] else 'NO'}"
         )
@@ -437,6 +578,12 @@ def bench(settings: Settings, processes: Processes, database_url: str) -> dict[s
         if status != 200:
             raise BenchError(f"{case.name}: GET {case.path} answered {status}, not 200")
         run_wrk(settings, url(case), case, settings.warmup)
+        if case.name == "api_list_microcache":
+            cache_status = get(url(case))[1].get("X-Cache-Status")
+            if cache_status not in {"HIT", "UPDATING", "STALE"}:
+                raise BenchError(
+                    f"the micro-cache answered X-Cache-Status: {cache_status} (NGINX_MICROCACHE off?)"
+                )
     results: dict[str, list[dict[str, float]]] = {case.name: [] for case in all_cases}
     for number in range(1, settings.rounds + 1):
         print(f"bench: round {number} of {settings.rounds}", flush=True)
@@ -449,16 +596,23 @@ def bench(settings: Settings, processes: Processes, database_url: str) -> dict[s
     for case in all_cases:
         summaries[case.name]["min_ratio"] = case.min_ratio
         summaries[case.name]["max_p50_ms"] = case.max_p50_ms
-    return {"cases": summaries}
+    celery = bench_celery(settings, processes, env, OUT / "stack" / "log")
+    return {"cases": summaries, "celery": celery}
 
 
 def main() -> int:
     settings = Settings()
-    missing = [tool for tool in ("wrk", "redis-server", "nginx") if not shutil.which(tool)
-               and not Path(f"/usr/sbin/{tool}").exists()]
+    missing = [
+        tool
+        for tool in ("wrk", "redis-server", "nginx")
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()
+    ]
     if missing:
-        print(f"bench: {', '.join(missing)} not found; on Debian: apt-get install -y {' '.join(missing)}"
-              .replace("redis-server", "redis-server"), file=sys.stderr)
+        packages = " ".join(missing)
+        print(
+            f"bench: {', '.join(missing)} not found; on Debian: apt-get install -y {packages}",
+            file=sys.stderr,
+        )
         return 2
     if OUT.exists():
         shutil.rmtree(OUT)
@@ -477,7 +631,8 @@ def main() -> int:
         return 1
     if leftovers:
         print(f"bench: had to kill leftover processes {leftovers}", file=sys.stderr)
-    assert outcome is not None
+    if outcome is None:
+        return 1
     results = {
         "machine": {
             "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
@@ -495,8 +650,11 @@ def main() -> int:
     draw_chart(results["cases"], OUT / "ratios.png")
     print()
     print_table(results["cases"])
-    print(f"\nbench: {results['seconds']:.0f} s; results in {RESULTS.relative_to(ROOT)} and "
-          f"{(OUT / 'results.json').relative_to(ROOT)}, chart in {(OUT / 'ratios.png').relative_to(ROOT)}")
+    print_celery(results["celery"])
+    print(
+        f"\nbench: {results['seconds']:.0f} s; results in {RESULTS.relative_to(ROOT)} and "
+        f"{(OUT / 'results.json').relative_to(ROOT)}, chart in {(OUT / 'ratios.png').relative_to(ROOT)}"
+    )
     return 0
 
 

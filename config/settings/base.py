@@ -434,12 +434,12 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # Celery reliability: each setting names what breaks without it.
 # Without late acks a message is acknowledged when a worker takes it: a worker killed mid-task
 # (deploy, OOM, crash) loses the task for good. With them, the broker redelivers it.
-CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_ACKS_LATE = env.bool("CELERY_TASK_ACKS_LATE", default=True)
 # Without it a task whose pool process died (SIGKILL, OOM killer) is acked as failed, never rerun.
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = env.bool("CELERY_TASK_REJECT_ON_WORKER_LOST", default=True)
 # Without it each process reserves 4 messages: with late acks they sit behind a long task
 # while other workers idle, and they are all redelivered together when that worker dies.
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=1)
 # Without time limits one call to a hung service holds a worker process forever. The soft limit
 # raises SoftTimeLimitExceeded inside the task so it can clean up; the hard one kills the process.
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
