@@ -383,6 +383,13 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_CALLABLE = "apps.core.views.locked_out"
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 
+
+def _throttle_rate(name: str, default: str) -> str | None:
+    """A DRF rate ("100/minute"), or None for "off": DRF then skips that throttle, cache and all."""
+    rate = env(name, default=default).strip()
+    return None if rate.lower() in {"off", "none", "0"} else rate
+
+
 # Django REST framework: versioned under /api/v1/, one error shape, throttled on the cache.
 REST_FRAMEWORK = {
     "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.NamespaceVersioning",
@@ -403,9 +410,9 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "anon": env("API_THROTTLE_ANON", default="100/minute"),
-        "user": env("API_THROTTLE_USER", default="1000/minute"),
-        "login": env("API_THROTTLE_LOGIN", default="10/minute"),
+        "anon": _throttle_rate("API_THROTTLE_ANON", "100/minute"),
+        "user": _throttle_rate("API_THROTTLE_USER", "1000/minute"),
+        "login": _throttle_rate("API_THROTTLE_LOGIN", "10/minute"),
     },
     # Throttles key on the real client address, trusting the same proxy depth as the lockouts.
     "NUM_PROXIES": NUM_PROXIES,
