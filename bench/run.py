@@ -79,6 +79,8 @@ class Case:
     unique: bool = False  # "{n}" in the path becomes a counter: every request a cache miss
     min_ratio: float | None = None
     max_p50_ms: float | None = None
+    # A latency case: one connection, so p50 is the time of one request, not of a queue of them.
+    connections: int | None = None
 
 
 # ----------------------------------------------------------------------------- processes
@@ -319,12 +321,13 @@ def manage(env: dict[str, str], *args: str) -> None:
 
 def run_wrk(settings: Settings, url: str, case: Case, duration: int) -> dict[str, float]:
     env = dict(os.environ)
+    connections = case.connections or settings.connections
     command = [
         "wrk",
         "-t",
-        str(settings.threads),
+        str(min(settings.threads, connections)),
         "-c",
-        str(settings.connections),
+        str(connections),
         "-d",
         f"{duration}s",
         "--timeout",
@@ -407,9 +410,10 @@ def cases(slug: str, prefix: str) -> list[Case]:
         Case("api_detail", "API detail", f"/api/v1/articles/{slug}/"),
         Case(
             "autocomplete",
-            "autocomplete",
+            "autocomplete, 1 connection",
             f"/api/v1/articles/autocomplete/?q={quote(prefix)}",
             max_p50_ms=5.0,
+            connections=1,
         ),
         Case("html_list", "HTML list page", "/articles/"),
         Case(

@@ -6,6 +6,7 @@ from typing import Any, cast
 
 from django.core.paginator import Paginator as DjangoPaginator
 from django.db.models import QuerySet
+from django.http import HttpResponse, HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -96,14 +97,23 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return article
 
     @extend_schema(parameters=[ArticleListQuerySerializer])
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        key = article_cache.response_key("list", request.get_full_path())
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
+        # JSON clients get the page as the bytes rendered the first time: a hit costs one cache
+        # read, no serialising or rendering. Other formats (the browsable API) render as usual.
+        as_json = getattr(request.accepted_renderer, "format", None) == "json"
+        key = article_cache.response_key("list.json" if as_json else "list", request.get_full_path())
         cached = article_cache.get(key)
         if cached is not None:
-            return Response(cached)
+            return HttpResponse(cached, content_type="application/json") if as_json else Response(cached)
         response = super().list(request, *args, **kwargs)
-        article_cache.put(key, response.data)
-        return response
+        if not as_json:
+            article_cache.put(key, response.data)
+            return response
+        body = request.accepted_renderer.render(
+            response.data, request.accepted_media_type, self.get_renderer_context()
+        )
+        article_cache.put(key, body)
+        return HttpResponse(body, content_type="application/json")
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = article_cache.response_key("detail", kwargs["slug"])
