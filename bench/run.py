@@ -67,6 +67,9 @@ class Settings:
     threads: int = field(default_factory=lambda: _env_int("BENCH_THREADS", 2))
     celery_roundtrips: int = field(default_factory=lambda: _env_int("BENCH_CELERY_ROUNDTRIPS", 300))
     celery_tasks: int = field(default_factory=lambda: _env_int("BENCH_CELERY_TASKS", 5_000))
+    # Each Celery round starts two workers and runs 2 x BENCH_CELERY_TASKS tasks: one round keeps
+    # the whole bench under 10 minutes on 2 busy cores.
+    celery_rounds: int = field(default_factory=lambda: _env_int("BENCH_CELERY_ROUNDS", 1))
 
 
 @dataclass(frozen=True)
@@ -470,8 +473,8 @@ def bench_celery(
     modes = {"on": env, "off": dict(env, **RELIABILITY_OFF)}
     roundtrips: list[dict[str, float]] = []
     throughput: dict[str, list[float]] = {"on": [], "off": []}
-    for number in range(1, settings.rounds + 1):
-        print(f"bench: celery round {number} of {settings.rounds}", flush=True)
+    for number in range(1, settings.celery_rounds + 1):
+        print(f"bench: celery round {number} of {settings.celery_rounds}", flush=True)
         for mode, mode_env in modes.items():
             worker = start_worker(processes, mode_env, build / f"worker-{mode}-{number}.log")
             try:
