@@ -187,6 +187,10 @@ down: install ## Stop the stack started by `make up` (from another terminal)
 status: install ## Show the state of the stack's programs
 	$(BIN)/python -m deploy.stack status
 
+.PHONY: bench
+bench: install ## Load-test the production stack against its own ceiling (BENCH_ARTICLES=10000); see README
+	$(BIN)/python -m bench.run
+
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and build output
 	rm -rf $(VENV) .uv build .pytest_cache .mypy_cache .ruff_cache

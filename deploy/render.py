@@ -28,6 +28,7 @@ PROJECT_DIR = DEPLOY_DIR.parent
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Z0-9_]+)\s*\}\}")
 _RATE = re.compile(r"^\d+r/[sm]$")
+_DURATION = re.compile(r"^\d+(ms|s|m)?$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -217,6 +218,13 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         if not _RATE.match(rate):
             raise RenderError(f"{name}={rate!r} is not an nginx rate; use e.g. 10r/m or 20r/s.")
 
+    microcache = as_bool(env, "NGINX_MICROCACHE", default=True)
+    microcache_ttl = env.get("NGINX_MICROCACHE_TTL", "1s").strip()
+    if not _DURATION.match(microcache_ttl):
+        raise RenderError(
+            f"NGINX_MICROCACHE_TTL={microcache_ttl!r} is not an nginx time; use e.g. 1s or 500ms."
+        )
+
     hsts = f"max-age={as_int(env, 'SECURE_HSTS_SECONDS', 31_536_000)}"
     if as_bool(env, "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True):
         hsts += "; includeSubDomains"
@@ -310,6 +318,11 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         "HSTS": hsts,
         "NGINX_CLIENT_MAX_BODY_SIZE": env.get("NGINX_CLIENT_MAX_BODY_SIZE", "10m").strip(),
         "NGINX_LIMIT_REQ": limit_req,
+        "NGINX_MICROCACHE": microcache,
+        "NGINX_MICROCACHE_TTL": microcache_ttl,
+        "NGINX_CACHE_DIR": path(
+            "NGINX_CACHE_DIR", run_dir / "nginx" / "cache" if local else Path(f"/var/cache/nginx/{slug}")
+        ),
         **rates,
         "NGINX_LIMIT_LOGIN_BURST": as_int(env, "NGINX_LIMIT_LOGIN_BURST", 5),
         "NGINX_LIMIT_API_BURST": as_int(env, "NGINX_LIMIT_API_BURST", 40),

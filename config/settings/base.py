@@ -383,6 +383,13 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_CALLABLE = "apps.core.views.locked_out"
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 
+
+def _throttle_rate(name: str, default: str) -> str | None:
+    """A DRF rate ("100/minute"), or None for "off": DRF then skips that throttle, cache and all."""
+    rate = env(name, default=default).strip()
+    return None if rate.lower() in {"off", "none", "0"} else rate
+
+
 # Django REST framework: versioned under /api/v1/, one error shape, throttled on the cache.
 REST_FRAMEWORK = {
     "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.NamespaceVersioning",
@@ -403,9 +410,9 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "anon": env("API_THROTTLE_ANON", default="100/minute"),
-        "user": env("API_THROTTLE_USER", default="1000/minute"),
-        "login": env("API_THROTTLE_LOGIN", default="10/minute"),
+        "anon": _throttle_rate("API_THROTTLE_ANON", "100/minute"),
+        "user": _throttle_rate("API_THROTTLE_USER", "1000/minute"),
+        "login": _throttle_rate("API_THROTTLE_LOGIN", "10/minute"),
     },
     # Throttles key on the real client address, trusting the same proxy depth as the lockouts.
     "NUM_PROXIES": NUM_PROXIES,
@@ -434,12 +441,12 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # Celery reliability: each setting names what breaks without it.
 # Without late acks a message is acknowledged when a worker takes it: a worker killed mid-task
 # (deploy, OOM, crash) loses the task for good. With them, the broker redelivers it.
-CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_ACKS_LATE = env.bool("CELERY_TASK_ACKS_LATE", default=True)
 # Without it a task whose pool process died (SIGKILL, OOM killer) is acked as failed, never rerun.
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = env.bool("CELERY_TASK_REJECT_ON_WORKER_LOST", default=True)
 # Without it each process reserves 4 messages: with late acks they sit behind a long task
 # while other workers idle, and they are all redelivered together when that worker dies.
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=1)
 # Without time limits one call to a hung service holds a worker process forever. The soft limit
 # raises SoftTimeLimitExceeded inside the task so it can clean up; the hard one kills the process.
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)

@@ -88,6 +88,20 @@ def test_rate_limits_can_be_switched_off_by_the_environment(tmp_path):
     assert "limit_req" not in nginx
 
 
+def test_the_api_micro_cache_can_be_switched_off_by_the_environment(tmp_path):
+    assert run_render(tmp_path, NGINX_MICROCACHE="off").returncode == 0
+
+    nginx = "".join(path.read_text() for path in (tmp_path / "build" / "nginx").rglob("*.conf"))
+    assert "proxy_cache" not in nginx
+
+
+def test_render_refuses_a_micro_cache_ttl_that_is_not_an_nginx_time(tmp_path):
+    result = run_render(tmp_path, NGINX_MICROCACHE_TTL="a second")
+
+    assert result.returncode == 2
+    assert "NGINX_MICROCACHE_TTL" in result.stderr
+
+
 def test_nginx_waits_for_gunicorn_as_long_as_gunicorn_lets_a_request_run(tmp_path):
     assert run_render(tmp_path, GUNICORN_TIMEOUT="45", GUNICORN_KEEPALIVE="20").returncode == 0
 

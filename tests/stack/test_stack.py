@@ -66,6 +66,27 @@ def test_an_authenticated_api_call_answers_200_through_nginx(stack: Stack):
     assert me.json()["email"] == "ada@example.com"
 
 
+def test_a_repeated_anonymous_api_get_is_answered_from_the_nginx_micro_cache(stack: Stack):
+    first = stack.request("GET", "/api/v1/articles/?ordering=title")
+    second = stack.request("GET", "/api/v1/articles/?ordering=title")
+
+    assert (first.status, second.status) == (200, 200)
+    assert first.header("X-Cache-Status") == "MISS"
+    assert second.header("X-Cache-Status") == "HIT"
+    assert second.body == first.body
+
+
+@pytest.mark.parametrize(
+    "credentials", [{"Authorization": "Token not-a-real-one"}, {"Cookie": "sessionid=not-a-real-one"}]
+)
+def test_an_api_get_with_credentials_bypasses_the_nginx_micro_cache(stack: Stack, credentials: dict):
+    stack.request("GET", "/api/v1/articles/?ordering=-title")
+
+    reply = stack.request("GET", "/api/v1/articles/?ordering=-title", headers=credentials)
+
+    assert reply.header("X-Cache-Status") == "BYPASS"
+
+
 def test_a_static_file_is_served_by_nginx_from_disk_with_a_long_cache_lifetime(stack: Stack):
     on_disk = (stack.static_root / "admin" / "css" / "base.css").read_bytes()
 

@@ -1,9 +1,12 @@
 """The articles API: public reads (cached), authors' writes, and title autocomplete."""
 
 from dataclasses import asdict
+from functools import cached_property, partial
 from typing import Any, cast
 
+from django.core.paginator import Paginator as DjangoPaginator
 from django.db.models import QuerySet
+from django.http import HttpResponse, HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -23,7 +26,38 @@ from apps.articles.api.serializers import (
     AutocompleteResponseSerializer,
 )
 from apps.articles.models import Article
+from apps.core.api.pagination import PageNumberPaginationWithSize
 from apps.users.models import User
+
+
+class _CountCachedPaginator(DjangoPaginator):
+    """Django's paginator, with the total read from the article cache when it is there.
+
+    COUNT(*) reads every matching row: on each uncached page of a large table it costs more than
+    the page itself. The total is cached under the same generation as the pages, so any change
+    to an article replaces it with the pages.
+    """
+
+    def __init__(self, *args: Any, count_key: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.count_key = count_key
+
+    @cached_property
+    def count(self) -> int:
+        cached = article_cache.get(self.count_key)
+        if cached is not None:
+            return int(cached)
+        total = super().count
+        article_cache.put(self.count_key, total)
+        return total
+
+
+class ArticleListPagination(PageNumberPaginationWithSize):
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
+        filters = getattr(view, "list_filters", None)
+        count_key = None if filters is None else article_cache.response_key("count", repr(filters))
+        self.django_paginator_class = partial(_CountCachedPaginator, count_key=count_key)  # type: ignore[assignment]
+        return super().paginate_queryset(queryset, request, view)
 
 
 def _user(request: Request) -> User | None:
@@ -32,7 +66,9 @@ def _user(request: Request) -> User | None:
 
 class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Article]):
     serializer_class = ArticleSerializer
+    pagination_class = ArticleListPagination
     lookup_field = "slug"
+    list_filters: list[tuple[str, str]] | None = None
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
     def get_queryset(self) -> QuerySet[Article]:
@@ -40,6 +76,10 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             query = ArticleListQuerySerializer(data=self.request.query_params)
             query.is_valid(raise_exception=True)
             filters = query.validated_data
+            # What the total depends on (not the ordering): the key of its cached count.
+            self.list_filters = sorted(
+                (name, str(value)) for name, value in filters.items() if name != "ordering"
+            )
             return selectors.article_list_published(
                 author_id=filters.get("author"),
                 published_after=filters.get("published_after"),
@@ -57,14 +97,23 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return article
 
     @extend_schema(parameters=[ArticleListQuerySerializer])
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        key = article_cache.response_key("list", request.get_full_path())
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
+        # JSON clients get the page as the bytes rendered the first time: a hit costs one cache
+        # read, no serialising or rendering. Other formats (the browsable API) render as usual.
+        as_json = getattr(request.accepted_renderer, "format", None) == "json"
+        key = article_cache.response_key("list.json" if as_json else "list", request.get_full_path())
         cached = article_cache.get(key)
         if cached is not None:
-            return Response(cached)
+            return HttpResponse(cached, content_type="application/json") if as_json else Response(cached)
         response = super().list(request, *args, **kwargs)
-        article_cache.put(key, response.data)
-        return response
+        if not as_json:
+            article_cache.put(key, response.data)
+            return response
+        body = request.accepted_renderer.render(
+            response.data, request.accepted_media_type, self.get_renderer_context()
+        )
+        article_cache.put(key, body)
+        return HttpResponse(body, content_type="application/json")
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = article_cache.response_key("detail", kwargs["slug"])

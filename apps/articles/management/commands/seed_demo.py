@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -53,6 +53,25 @@ WORDS = [
     "rollback",
     "monitor",
 ]
+
+
+def _refresh_statistics() -> None:
+    """Let the query planner see the new rows now, not whenever autovacuum next looks.
+
+    With the empty table's statistics, PostgreSQL sorts every published row for the first page
+    of the public list instead of reading 20 from its index (15 ms against 0.3 ms at 10,000 rows).
+    VACUUM also marks the pages all-visible, so the list's COUNT can use an index-only scan.
+    """
+    tables = [Article._meta.db_table, User._meta.db_table]
+    with connection.cursor() as cursor:
+        for table in tables:
+            name = connection.ops.quote_name(table)
+            if connection.vendor == "postgresql" and not connection.in_atomic_block:
+                cursor.execute(f"VACUUM ANALYZE {name}")
+            elif connection.vendor in {"postgresql", "sqlite"}:
+                cursor.execute(f"ANALYZE {name}")
+            elif connection.vendor == "mysql":
+                cursor.execute(f"ANALYZE TABLE {name}")
 
 
 def _title(rng: random.Random) -> str:
@@ -125,6 +144,7 @@ class Command(BaseCommand):
             Article.objects.bulk_create(articles)
             articles_progress.advance(size)
         articles_progress.finish()
+        _refresh_statistics()
         article_cache.invalidate()
         self.stdout.write(
             self.style.SUCCESS(

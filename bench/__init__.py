@@ -1,0 +1,1 @@
+"""`make bench`: the production stack under load, measured against its own ceiling."""
