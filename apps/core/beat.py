@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery.schedules import maybe_schedule
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
@@ -80,9 +81,28 @@ def _apply_code(task: PeriodicTask, entry: dict[str, Any], digest: str) -> None:
     task.description = _DESCRIPTION.format(digest=digest)
 
 
-@transaction.atomic
+SYNC_ATTEMPTS = 3
+
+
 def sync_beat_schedule(schedule: dict[str, dict[str, Any]]) -> SyncReport:
-    """Make the database's code-managed entries match `schedule`; see the module's docstring."""
+    """Make the database's code-managed entries match `schedule`; see the module's docstring.
+
+    Two beats starting together (the mistake the slot lock guards against) both find an entry
+    missing and both insert it; the loser's insert fails on the unique name. Its next attempt
+    finds the winner's rows and has nothing left to add.
+    """
+    for attempt in range(1, SYNC_ATTEMPTS + 1):
+        try:
+            return _sync_beat_schedule(schedule)
+        except (IntegrityError, ValidationError):
+            if attempt == SYNC_ATTEMPTS:
+                raise
+            logger.warning("another beat synced the schedule at the same moment; syncing again")
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic
+def _sync_beat_schedule(schedule: dict[str, dict[str, Any]]) -> SyncReport:
     report = SyncReport()
     existing = {task.name: task for task in PeriodicTask.objects.select_for_update()}
     for name, entry in schedule.items():

@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 from celery.schedules import crontab
 from django.core.management import call_command
+from django.db import IntegrityError
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from apps.core.beat import sync_beat_schedule
@@ -93,3 +94,25 @@ def test_the_shipped_schedule_cleans_sessions_daily_and_beats_every_interval(set
     sessions = PeriodicTask.objects.get(name="core.clear-expired-sessions")
     assert sessions.crontab.day_of_week == "*"
     assert sessions.crontab.hour != "*"
+
+
+@pytest.mark.django_db
+def test_a_sync_that_loses_an_insert_race_to_another_beat_syncs_again(monkeypatch):
+    from apps.core import beat
+
+    schedule = {"demo.every-minute": {"task": "apps.core.tasks.beat_heartbeat", "schedule": 60.0}}
+    real_sync = beat._sync_beat_schedule
+    calls = []
+
+    def other_beat_wins_first(entries):
+        calls.append(1)
+        if len(calls) == 1:
+            real_sync(entries)  # the other beat's insert commits first...
+            raise IntegrityError("duplicate key value violates unique constraint")  # ...ours fails
+        return real_sync(entries)
+
+    monkeypatch.setattr(beat, "_sync_beat_schedule", other_beat_wins_first)
+    report = beat.sync_beat_schedule(schedule)
+    assert len(calls) == 2
+    assert report.unchanged == ["demo.every-minute"]
+    assert PeriodicTask.objects.filter(name="demo.every-minute").count() == 1
