@@ -70,7 +70,8 @@ def _refresh_statistics() -> None:
                 cursor.execute(f"VACUUM ANALYZE {name}")
             elif connection.vendor in {"postgresql", "sqlite"}:
                 cursor.execute(f"ANALYZE {name}")
-            elif connection.vendor == "mysql":
+            elif connection.vendor == "mysql" and not connection.in_atomic_block:
+                # ANALYZE TABLE commits implicitly on MySQL/MariaDB: never inside a caller's transaction.
                 cursor.execute(f"ANALYZE TABLE {name}")
 
 
