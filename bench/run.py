@@ -89,21 +89,6 @@ class Case:
 # ----------------------------------------------------------------------------- processes
 
 
-def _process_table() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, start time) of every process on the machine."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        table[int(entry.name)] = (int(fields[1]), int(fields[19]))
-    return table
-
-
 class Processes:
     """Every process the bench started, and their descendants, so none can outlive it."""
 
@@ -122,7 +107,7 @@ class Processes:
         return process
 
     def remember(self) -> None:
-        table = _process_table()
+        table = deploy_stack.process_table()
         frontier = [process.pid for process in self.started if process.pid in table]
         for pid in frontier:
             self.seen.add((pid, table[pid][1]))
@@ -134,7 +119,7 @@ class Processes:
                     frontier.append(pid)
 
     def alive(self) -> set[tuple[int, int]]:
-        table = _process_table()
+        table = deploy_stack.process_table()
         return {(pid, start) for pid, start in self.seen if pid in table and table[pid][1] == start}
 
     def stop(self, process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60) -> None:

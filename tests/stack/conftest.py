@@ -34,23 +34,8 @@ PROGRAMS = ("web", "worker", "beat")
 ProcessId = tuple[int, int]  # (pid, start time): a pid that was reused is another process
 
 
-def process_table() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, start time) of every process on the machine."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        table[int(entry.name)] = (int(fields[1]), int(fields[19]))
-    return table
-
-
 def descendants(root: int) -> set[ProcessId]:
-    table = process_table()
+    table = deploy_stack.process_table()
     found: set[ProcessId] = set()
     if root in table:
         found.add((root, table[root][1]))
@@ -65,7 +50,7 @@ def descendants(root: int) -> set[ProcessId]:
 
 
 def alive(processes: set[ProcessId]) -> set[ProcessId]:
-    table = process_table()
+    table = deploy_stack.process_table()
     return {(pid, start) for pid, start in processes if pid in table and table[pid][1] == start}
 
 
