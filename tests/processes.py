@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -66,11 +67,16 @@ def stop_process_group(
 
 @contextmanager
 def redis_server() -> Iterator[int]:
-    """A throwaway redis-server configured like a broker's (no persistence, no eviction)."""
+    """A throwaway redis-server configured like a broker's (no persistence, no eviction).
+
+    It works in a folder of its own: Redis writes dump.rdb into its working directory in some
+    cases (a replica's full sync) even with saving off, and a later server would load that file.
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed; on Debian: apt-get install -y redis-server")
     port = free_port()
+    directory = tempfile.mkdtemp(prefix="redis-")
     process = subprocess.Popen(
         [
             binary,
@@ -84,6 +90,8 @@ def redis_server() -> Iterator[int]:
             "no",
             "--maxmemory-policy",
             "noeviction",
+            "--dir",
+            directory,
         ],
         stdout=subprocess.DEVNULL,
         start_new_session=True,
@@ -93,6 +101,7 @@ def redis_server() -> Iterator[int]:
         yield port
     finally:
         stop_process_group(process)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def database_url(database: dict[str, Any]) -> str:

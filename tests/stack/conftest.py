@@ -8,7 +8,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from deploy import stack as deploy_stack
 from tests.helpers import free_port
+from tests.processes import redis_server
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 STARTUP_TIMEOUT = 120
@@ -255,41 +255,10 @@ def stack_database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def stack_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def stack_redis() -> Iterator[str]:
     """A private Redis: the stack's worker must never consume another run's tasks."""
-    port = free_port()
-    directory = tmp_path_factory.mktemp("redis")
-    server = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.1)
+    with redis_server() as port:
         yield f"redis://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
