@@ -13,7 +13,6 @@ api_v1_patterns = [path("", include(module)) for module in project_apps.api_url_
 urlpatterns = [
     path("", core_views.home, name="home"),
     *(path(prefix, include(module)) for prefix, module in project_apps.page_url_modules()),
-    path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("api/v1/", include((api_v1_patterns, "v1"), namespace="v1")),

@@ -156,7 +156,7 @@ def stack(django_db_setup, tmp_path_factory):
 
 # What a request, the three kinds of task outcome and the sampler must send, between them.
 EXPECTED = {
-    "keel.request.time.healthz",
+    "keel.request.time.home",
     "keel.request.time.v1_users_login",
     "keel.request.time.unresolved",
     "keel.request.status.2xx",
@@ -183,7 +183,7 @@ def exercised(stack):
     """One request of each kind through gunicorn and one task of each outcome on the worker."""
     stack.write_heartbeat(age_seconds=10)
     statuses = [
-        stack.get("/healthz"),
+        stack.get("/"),
         stack.get("/no/such/page"),
         # A login attempt queries the database and the login throttle reads the cache.
         stack.get(
@@ -389,7 +389,7 @@ def test_request_plugin_counts_the_requests_gunicorn_answered(stack, plugin_dir,
 
     time.sleep(FLUSH_INTERVAL_SECONDS + 0.5)  # the earlier requests' counts are all in Redis
     before = read()
-    assert [stack.get("/healthz") for _ in range(3)] == [200, 200, 200]
+    assert [stack.get("/") for _ in range(3)] == [200, 200, 200]
     after = eventually(read, lambda values: values["status_2xx"] - before["status_2xx"] >= 3)
 
     assert after["status_2xx"] - before["status_2xx"] == 3

@@ -20,13 +20,6 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_GET
-def healthz(request: HttpRequest) -> HttpResponse:
-    """Liveness: the process answers. Touches no dependency, so an outage never restarts us."""
-    return JsonResponse({"status": "ok"})
-
-
-@never_cache
-@require_GET
 def readyz(request: HttpRequest) -> HttpResponse:
     """Readiness: every required dependency answers. 503 names the ones that did not."""
     results = run_checks()

@@ -15,8 +15,9 @@ if not ALLOWED_HOSTS:
 # HTTPS: nginx terminates TLS and says so in X-Forwarded-Proto (only nginx may set it).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-# The load balancer's probes come over plain HTTP to these paths and must not be redirected.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# The load balancer's readiness probe comes over plain HTTP and must not be redirected (liveness,
+# /healthz, is answered before Django: apps/core/liveness.py).
+SECURE_REDIRECT_EXEMPT = [r"^readyz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)

@@ -1,6 +1,6 @@
 """The articles API: public reads (cached), authors' writes, and title autocomplete."""
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import cached_property, partial
 from typing import Any, cast
 
@@ -30,6 +30,13 @@ from apps.core.api.pagination import PageNumberPaginationWithSize
 from apps.users.models import User
 
 
+@dataclass(frozen=True)
+class CachedCount:
+    key: str
+    value: int | None
+    generation: str | None
+
+
 class _CountCachedPaginator(DjangoPaginator):
     """Django's paginator, with the total read from the article cache when it is there.
 
@@ -38,26 +45,38 @@ class _CountCachedPaginator(DjangoPaginator):
     to an article replaces it with the pages.
     """
 
-    def __init__(self, *args: Any, count_key: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, cached_count: CachedCount | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.count_key = count_key
+        self.cached_count = cached_count
 
     @cached_property
     def count(self) -> int:
-        cached = article_cache.get(self.count_key)
-        if cached is not None:
-            return int(cached)
+        cached = self.cached_count
+        if cached is not None and cached.value is not None:
+            return int(cached.value)
         total = super().count
-        article_cache.put(self.count_key, total)
+        if cached is not None:
+            article_cache.write(cached.key, total, cached.generation)
         return total
 
 
 class ArticleListPagination(PageNumberPaginationWithSize):
     def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
-        filters = getattr(view, "list_filters", None)
-        count_key = None if filters is None else article_cache.response_key("count", repr(filters))
-        self.django_paginator_class = partial(_CountCachedPaginator, count_key=count_key)  # type: ignore[assignment]
+        cached_count = getattr(view, "cached_count", None)
+        self.django_paginator_class = partial(_CountCachedPaginator, cached_count=cached_count)  # type: ignore[assignment]
         return super().paginate_queryset(queryset, request, view)
+
+
+# The query parameters the list's total depends on (not the ordering or the page).
+_COUNT_FILTERS = [str(name) for name in ArticleListQuerySerializer().fields if name != "ordering"]
+
+
+def _count_identity(request: Request) -> str:
+    # The raw values: two spellings of one filter cache the same total twice, which is harmless,
+    # and the key is known before validation, so one round trip reads the page and the total.
+    return repr(
+        sorted((name, value) for name in _COUNT_FILTERS for value in request.query_params.getlist(name))
+    )
 
 
 def _user(request: Request) -> User | None:
@@ -68,7 +87,7 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = ArticleSerializer
     pagination_class = ArticleListPagination
     lookup_field = "slug"
-    list_filters: list[tuple[str, str]] | None = None
+    cached_count: CachedCount | None = None
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
     def get_queryset(self) -> QuerySet[Article]:
@@ -76,10 +95,6 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             query = ArticleListQuerySerializer(data=self.request.query_params)
             query.is_valid(raise_exception=True)
             filters = query.validated_data
-            # What the total depends on (not the ordering): the key of its cached count.
-            self.list_filters = sorted(
-                (name, str(value)) for name, value in filters.items() if name != "ordering"
-            )
             return selectors.article_list_published(
                 author_id=filters.get("author"),
                 published_after=filters.get("published_after"),
@@ -101,29 +116,32 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         # JSON clients get the page as the bytes rendered the first time: a hit costs one cache
         # read, no serialising or rendering. Other formats (the browsable API) render as usual.
         as_json = getattr(request.accepted_renderer, "format", None) == "json"
-        key = article_cache.response_key("list.json" if as_json else "list", request.get_full_path())
-        cached = article_cache.get(key)
+        page_key = article_cache.key("list.json" if as_json else "list", request.get_full_path())
+        count_key = article_cache.key("count", _count_identity(request))
+        generation, (cached, count) = article_cache.read(page_key, count_key)
         if cached is not None:
             return HttpResponse(cached, content_type="application/json") if as_json else Response(cached)
-        response = super().list(request, *args, **kwargs)
+        self.cached_count = CachedCount(count_key, count, generation)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
         if not as_json:
-            article_cache.put(key, response.data)
+            article_cache.write(page_key, response.data, generation)
             return response
         body = request.accepted_renderer.render(
             response.data, request.accepted_media_type, self.get_renderer_context()
         )
-        article_cache.put(key, body)
+        article_cache.write(page_key, body, generation)
         return HttpResponse(body, content_type="application/json")
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        key = article_cache.response_key("detail", kwargs["slug"])
-        cached = article_cache.get(key)
+        detail_key = article_cache.key("detail", kwargs["slug"])
+        generation, (cached,) = article_cache.read(detail_key)
         if cached is not None:
             return Response(cached)
         article = self.get_object()
         data = self.get_serializer(article).data
         if article.is_published:
-            article_cache.put(key, data)
+            article_cache.write(detail_key, data, generation)
         return Response(data)
 
     @extend_schema(request=ArticleWriteSerializer, responses={201: ArticleSerializer})

@@ -3,7 +3,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from apps.articles import cache as article_cache
 from apps.articles.tests.factories import ArticleFactory
+from tests.helpers import closed_port
 
 pytestmark = pytest.mark.django_db
 
@@ -42,3 +44,28 @@ def test_an_unpublished_article_disappears_from_cached_pages(api_client, django_
     api_client.force_authenticate(None)
     assert api_client.get(detail).status_code == 404
     assert api_client.get(reverse("v1:articles:article-list")).json()["count"] == 0
+
+
+def test_a_value_cached_before_a_change_is_never_read_after_it():
+    name = article_cache.key("test", "stale")
+    generation, _ = article_cache.read(name)
+    article_cache.write(name, "before", generation)
+    assert article_cache.read(name)[1] == ["before"]
+    article_cache.invalidate()
+    new_generation, values = article_cache.read(name)
+    assert new_generation != generation
+    assert values == [None]
+
+
+def test_with_the_cache_down_nothing_is_read_or_written(settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+            "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 0.5},
+        }
+    }
+    name = article_cache.key("test", "down")
+    generation, values = article_cache.read(name)
+    assert (generation, values) == (None, [None])
+    article_cache.write(name, "anything", generation)  # a no-op, not an error

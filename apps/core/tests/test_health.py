@@ -16,13 +16,6 @@ def _redis_cache(location: str) -> dict:
     }
 
 
-def test_healthz_answers_without_touching_the_database(client):
-    # No django_db mark: pytest-django raises on any database access in this test.
-    response = client.get(reverse("healthz"))
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
-
-
 @pytest.mark.django_db
 def test_readyz_is_200_and_names_every_check_when_services_are_up(client):
     response = client.get(reverse("readyz"))

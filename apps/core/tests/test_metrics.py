@@ -92,7 +92,7 @@ def test_the_prefix_defaults_to_the_project_slug(client, settings, statsd_listen
     settings.STATSD_PREFIX = ""
     settings.PROJECT_SLUG = "shop"
 
-    client.get(reverse("healthz"))
+    client.get(reverse("home"))
 
     assert _received(statsd_listener, "shop.request.status.2xx")
 
@@ -100,7 +100,7 @@ def test_the_prefix_defaults_to_the_project_slug(client, settings, statsd_listen
 def test_nothing_is_sent_and_no_socket_opened_when_statsd_host_is_unset(client, settings, statsd_listener):
     settings.STATSD_HOST = ""
 
-    response = client.get(reverse("healthz"))
+    response = client.get(reverse("home"))
 
     assert response.status_code == 200
     assert metrics.enabled() is False
@@ -112,7 +112,7 @@ def test_requests_succeed_when_nothing_listens_on_the_statsd_port(client, settin
     settings.STATSD_PORT = closed_port()
 
     # Several, because a refused UDP packet is reported on the socket's next send, if ever.
-    statuses = [client.get(reverse("healthz")).status_code for _ in range(5)]
+    statuses = [client.get(reverse("home")).status_code for _ in range(5)]
 
     assert metrics.enabled() is True
     assert statuses == [200] * 5
@@ -122,7 +122,7 @@ def test_an_unresolvable_statsd_host_is_logged_once_and_requests_succeed(client,
     settings.STATSD_HOST = "statsd.invalid"
 
     with caplog.at_level(logging.WARNING, logger="apps.core.metrics"):
-        statuses = [client.get(reverse("healthz")).status_code for _ in range(3)]
+        statuses = [client.get(reverse("home")).status_code for _ in range(3)]
         sample_monitoring_gauges.delay()
 
     assert statuses == [200] * 3

@@ -8,13 +8,13 @@ from apps.core.request_id import current_request_id
 
 
 def test_a_callers_request_id_is_returned(client):
-    response = client.get(reverse("healthz"), HTTP_X_REQUEST_ID="abc-123")
+    response = client.get(reverse("home"), HTTP_X_REQUEST_ID="abc-123")
     assert response["X-Request-ID"] == "abc-123"
 
 
 def test_a_request_id_is_generated_when_missing_or_malformed(client):
-    generated = client.get(reverse("healthz"))["X-Request-ID"]
-    replaced = client.get(reverse("healthz"), HTTP_X_REQUEST_ID="bad id\nwith newline")["X-Request-ID"]
+    generated = client.get(reverse("home"))["X-Request-ID"]
+    replaced = client.get(reverse("home"), HTTP_X_REQUEST_ID="bad id\nwith newline")["X-Request-ID"]
     assert len(generated) == 32
     assert len(replaced) == 32
     assert generated != replaced

@@ -14,7 +14,7 @@ def test_admin_login_page_renders_under_the_content_security_policy(client):
 
 
 def test_baseline_security_headers_are_set(client):
-    response = client.get(reverse("healthz"))
+    response = client.get(reverse("home"))
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "strict-origin-when-cross-origin"
