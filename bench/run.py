@@ -60,6 +60,8 @@ def _env_int(name: str, default: int) -> int:
 @dataclass(frozen=True)
 class Settings:
     articles: int = field(default_factory=lambda: _env_int("BENCH_ARTICLES", 10_000))
+    # Titles in the autocomplete index: the published articles, padded with synthetic titles.
+    autocomplete_titles: int = field(default_factory=lambda: _env_int("BENCH_AUTOCOMPLETE_TITLES", 100_000))
     duration: int = field(default_factory=lambda: _env_int("BENCH_DURATION", 5))
     warmup: int = field(default_factory=lambda: _env_int("BENCH_WARMUP", 2))
     rounds: int = field(default_factory=lambda: _env_int("BENCH_ROUNDS", 3))
@@ -434,8 +436,13 @@ def start_worker(processes: Processes, env: dict[str, str], log: Path) -> subpro
 
 
 def probe(env: dict[str, str], kind: str, count: int) -> dict[str, float]:
+    return run_json(env, "bench.celery_probe", kind, str(count))
+
+
+def run_json(env: dict[str, str], module: str, *args: str) -> dict[str, Any]:
+    """Run a bench helper module with the stack's environment; return its BENCH_JSON line."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench.celery_probe", kind, str(count)],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -445,7 +452,7 @@ def probe(env: dict[str, str], kind: str, count: int) -> dict[str, float]:
     )
     line = next((line for line in result.stdout.splitlines() if line.startswith("BENCH_JSON ")), None)
     if result.returncode != 0 or line is None:
-        raise BenchError(f"celery {kind} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        raise BenchError(f"{module} {' '.join(args)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     return json.loads(line.removeprefix("BENCH_JSON "))
 
 
@@ -553,8 +560,8 @@ def bench(settings: Settings, processes: Processes, database_url: str) -> dict[s
     started = time.monotonic()
     print(f"bench: seeding {settings.articles} articles", flush=True)
     manage(env, "seed_demo", "--articles", str(settings.articles), "--seed", "8")
-    manage(env, "rebuild_autocomplete")
-    print(f"bench: seeded in {time.monotonic() - started:.0f} s", flush=True)
+    indexed = run_json(env, "bench.fill_autocomplete", str(settings.autocomplete_titles))["titles"]
+    print(f"bench: seeded in {time.monotonic() - started:.0f} s ({indexed} titles in autocomplete)", flush=True)
 
     base = f"http://127.0.0.1:{stack_port}"
     _, _, body = get(f"{base}/api/v1/articles/", {"Cookie": "bench=1"})
