@@ -213,8 +213,9 @@ class RedisServer:
         if self.process is not None:
             stop_process_group(self.process)
 
-    def url(self, db: int = 0) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
+    def url(self, db: int | None = None) -> str:
+        """The server's URL; without a database number, as REDIS_URL is given (each role picks its own)."""
+        return f"redis://127.0.0.1:{self.port}" + ("" if db is None else f"/{db}")
 
 
 @contextmanager
