@@ -7,7 +7,7 @@ of the run uses: these failures are PostgreSQL's, and the shared server is never
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -69,7 +69,7 @@ def _token_headers(web: Web) -> dict[str, str]:
     return {"Authorization": f"Token {reply.json()['token']}"}
 
 
-def _timed(call) -> tuple[Reply, float]:  # type: ignore[no-untyped-def]
+def _timed(call: Callable[[], Reply]) -> tuple[Reply, float]:
     started = time.monotonic()
     reply = call()
     return reply, time.monotonic() - started
