@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlencode
 
 import pytest
@@ -21,7 +22,8 @@ TITLE = "Published while the broker was down"
 def test_publishing_while_the_broker_is_down_succeeds_and_the_queued_work_runs_once_it_is_back(log_dir):
     """Broke: the Celery broker (a redis-server of its own, apart from the cache): down when an
     author published an article under real gunicorn, then started, with a worker and beat.
-    Saw: the publish answered 200 with the article published, in about a second, although its two
+    Saw: the publish answered 200 with the article published, within the publish retry policy (about
+    a second), although its two
     tasks (the author's email, the autocomplete entry) could not be queued; the failure was logged.
     Once the broker, a worker and beat were up, beat's sweep queued the work again: the author got
     the email and autocomplete found the title in Redis.
@@ -43,11 +45,13 @@ def test_publishing_while_the_broker_is_down_succeeds_and_the_queued_work_runs_o
                 "POST", "/api/v1/auth/token/", body={"email": author.email, "password": DEFAULT_PASSWORD}
             ).json()["token"]
 
+            started = time.monotonic()
             published = web.request(
                 "POST",
                 f"/api/v1/articles/{article.slug}/publish/",
                 headers={"Authorization": f"Token {token}"},
             )
+            print(f"publish with the broker down answered in {time.monotonic() - started:.2f} s")
 
             assert published.status == 200, published.body
             assert published.json()["status"] == "published"
