@@ -112,6 +112,10 @@ test: install $(if $(filter mariadb,$(DB)),$(VENV)/.synced-mysql) ## Run the sui
 	echo "make test: $(DB) at $${url##*@}"; \
 	DJANGO_SETTINGS_MODULE=config.settings.test DATABASE_URL="$$url" $(BIN)/pytest $(PYTEST_ARGS)
 
+.PHONY: test-faults
+test-faults: ## The fault tests alone (Redis, PostgreSQL, broker broken; processes killed), with their report
+	@$(MAKE) --no-print-directory test PYTEST_ARGS='-m faults $(PYTEST_ARGS)'
+
 .PHONY: test-fast
 test-fast: install ## The suite without the tests that start real processes (worker, nginx, copies of the repo)
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest -m "not integration" $(PYTEST_ARGS)

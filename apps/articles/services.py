@@ -162,7 +162,11 @@ def article_notify_author(*, article_id: int) -> bool:
 
 
 def articles_requeue_unnotified(*, older_than_seconds: int | None = None) -> int:
-    """The sweep: queue again the notifications whose message never reached the broker."""
+    """The sweep: queue again the notifications whose message never reached the broker.
+
+    The index entry was queued with the notification and lost with it, so it is queued again too
+    (index_article is idempotent: an entry that did arrive is rewritten as it was).
+    """
     from apps.articles import tasks
 
     grace = settings.ARTICLES_NOTIFY_GRACE_SECONDS if older_than_seconds is None else older_than_seconds
@@ -171,5 +175,6 @@ def articles_requeue_unnotified(*, older_than_seconds: int | None = None) -> int
         selectors.article_list_unnotified(published_before=cutoff).values_list("id", flat=True)
     )
     for article_id in article_ids:
+        enqueue(tasks.index_article, article_id)
         enqueue(tasks.notify_author_published, article_id)
     return len(article_ids)

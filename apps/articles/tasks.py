@@ -51,5 +51,8 @@ def requeue_unnotified_articles() -> int:
     """The sweep for notifications whose message was lost while the broker was down."""
     requeued = services.articles_requeue_unnotified()
     if requeued:
-        logger.warning("requeued %d author notification(s) that never reached the broker", requeued)
+        logger.warning(
+            "requeued %d author notification(s) that never reached the broker, and their index entries",
+            requeued,
+        )
     return requeued

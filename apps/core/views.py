@@ -1,5 +1,7 @@
 """Health endpoints and the error handlers that give API paths JSON bodies."""
 
+import sys
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -9,6 +11,7 @@ from django.views.decorators.http import require_GET
 
 from apps.core.api.errors import error_response
 from apps.core.health import run_checks
+from apps.core.outages import database_failure, outage_response
 
 API_PATH_PREFIX = "/api/"
 
@@ -66,6 +69,12 @@ def locked_out(
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this while handling the exception, which it does not pass: a database outage
+    # raised outside a view (a session saved by its middleware) is a 503 like one raised inside.
+    error = sys.exc_info()[1]
+    failure = database_failure(error)
+    if error is not None and failure is not None:
+        return outage_response(request, error, failure)
     if _is_api(request):
         return error_response(500, "server_error", "Something went wrong on our side; it has been logged.")
     return defaults.server_error(request)

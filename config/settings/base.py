@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "apps.core.middleware.MetricsMiddleware",
     # Outside the session middleware, so a session saved to the database counts as a write.
     "apps.core.middleware.ReadYourWritesMiddleware",
+    # A database outage in a view is a quick 503 with Retry-After, not a 500 (apps/core/outages.py).
+    "apps.core.outages.DatabaseOutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.core.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -96,7 +96,12 @@ def test_a_second_beat_started_by_mistake_does_not_run_a_slot_twice(worker_and_b
     assert "already ran; is a second beat running?" in worker.log()
 
 
+@pytest.mark.faults
 def test_readyz_reports_beat_stale_once_beat_has_stopped(beat, redis_port, client, settings):
+    """Broke: celery beat, stopped.
+    Saw: /readyz still 200 (status "degraded", beat stale), so the web stays in the load balancer.
+    Lost: nothing queued; periodic work waits until beat runs again (supervisor restarts it).
+    """
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.BEAT_HEARTBEAT_MAX_AGE = MAX_AGE
     settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{redis_port}/1"

@@ -59,9 +59,14 @@ def test_worker_log_lines_carry_the_request_id_of_the_request_that_queued_the_ta
     worker.wait_for_log("tests.celery.tasks [req-7f3a] recording effect logged", timeout=5)
 
 
+@pytest.mark.faults
 def test_a_task_whose_worker_is_killed_mid_run_is_redelivered_and_applies_its_effect_once(
     database, redis_port, log_dir, effects
 ):
+    """Broke: a Celery worker (Redis broker), killed with SIGKILL while a task ran, after its effect.
+    Saw: nothing; the task finished on the next worker once the visibility timeout had passed.
+    Lost: nothing; the task ran again and its effect was applied once.
+    """
     # A broker database of its own: no other worker of this module sees or restores its messages.
     broker_url = f"redis://127.0.0.1:{redis_port}/3"
     visibility_timeout = 5
@@ -94,7 +99,12 @@ def test_a_task_whose_worker_is_killed_mid_run_is_redelivered_and_applies_its_ef
 
 
 @pytest.mark.usefixtures("broker")
+@pytest.mark.faults
 def test_a_task_that_kills_its_worker_every_time_is_dropped_after_the_delivery_bound(worker, effects):
+    """Broke: the worker's pool process, killed by a task on every delivery (a poison message).
+    Saw: the task dropped with an error line after TASK_MAX_DELIVERIES; the next task ran.
+    Lost: that one task, by design, with an error line saying so; no other task.
+    """
     kill_own_process.delay("poison")
     worker.wait_for_log("dropping task tests.celery.tasks.kill_own_process", timeout=60)
     assert int(effects.get("poison:attempts")) == MAX_DELIVERIES

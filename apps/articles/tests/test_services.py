@@ -5,7 +5,7 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from apps.articles import services
+from apps.articles import autocomplete, services
 from apps.articles.models import Article
 from apps.articles.tests.factories import ArticleFactory
 from apps.users.tests.factories import UserFactory
@@ -80,3 +80,15 @@ def test_the_sweep_requeues_notifications_that_never_reached_the_broker(django_c
     assert [message.to for message in mail.outbox] == [[lost.author.email]]
     with django_capture_on_commit_callbacks(execute=True):
         assert services.articles_requeue_unnotified() == 0
+
+
+def test_the_sweep_also_indexes_the_titles_whose_index_task_was_lost_with_the_notification(
+    django_capture_on_commit_callbacks,
+):
+    lost = ArticleFactory(title="Lost with its notification", published=True, author_notified_at=None)
+    Article.objects.filter(pk=lost.pk).update(published_at=timezone.now() - timedelta(minutes=10))
+    assert autocomplete.search("Lost with its notification") == ([], "redis")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.articles_requeue_unnotified()
+    suggestions, source = autocomplete.search("Lost with its notification")
+    assert (source, [suggestion.slug for suggestion in suggestions]) == ("redis", [lost.slug])
