@@ -561,7 +561,8 @@ def bench(settings: Settings, processes: Processes, database_url: str) -> dict[s
     print(f"bench: seeding {settings.articles} articles", flush=True)
     manage(env, "seed_demo", "--articles", str(settings.articles), "--seed", "8")
     indexed = run_json(env, "bench.fill_autocomplete", str(settings.autocomplete_titles))["titles"]
-    print(f"bench: seeded in {time.monotonic() - started:.0f} s ({indexed} titles in autocomplete)", flush=True)
+    seconds = time.monotonic() - started
+    print(f"bench: seeded in {seconds:.0f} s ({indexed} titles in autocomplete)", flush=True)
 
     base = f"http://127.0.0.1:{stack_port}"
     _, _, body = get(f"{base}/api/v1/articles/", {"Cookie": "bench=1"})
