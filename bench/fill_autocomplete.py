@@ -38,4 +38,4 @@ def titles(total: int) -> Iterator[Article]:
 
 if __name__ == "__main__":
     count = autocomplete.rebuild(titles(int(sys.argv[1])))
-    print(f"BENCH_JSON {{\"titles\": {count}}}")
+    print(f'BENCH_JSON {{"titles": {count}}}')
