@@ -374,7 +374,9 @@ def summarise(case: Case, rounds: list[dict[str, float]], ceilings: list[float])
         "rounds": rounds,
         "ratios": ratios,
     }
-    checks = [summary["errors"] == 0, summary["non_2xx"] == 0]
+    # A round that got no answer at all reports no errors either: it must not pass as a result.
+    answered = all(result["requests"] > 0 for result in rounds)
+    checks = [summary["errors"] == 0, summary["non_2xx"] == 0, answered]
     if case.min_ratio is not None:
         summary["target"] = f"ratio >= {case.min_ratio}"
         checks.append(summary["ratio"] >= case.min_ratio)

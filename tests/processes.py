@@ -41,6 +41,19 @@ def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0
         time.sleep(interval)
 
 
+def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run a management command in a fresh process with `env`, as an operator on the host would."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def _port_open(port: int) -> bool:
     with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
         return True

@@ -22,7 +22,7 @@ from django.conf import settings
 
 from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.helpers import closed_port
-from tests.processes import database_url
+from tests.processes import database_url, manage
 from tests.redis_servers import redis_sentinel, redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,14 +40,7 @@ def run_app(code: str, **env: str) -> str:
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "REDIS_URL": f"redis://127.0.0.1:{closed_port()}",
     }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
-        env={**base, **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = manage({**base, **env}, "shell", "--no-imports", "-c", code)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -26,7 +26,7 @@ from typing import Any
 from deploy import stack as deploy_stack
 from tests.helpers import free_port
 from tests.postgres_clusters import Cluster, Clusters
-from tests.processes import ROOT, _port_open, stop_process_group, wait_until
+from tests.processes import ROOT, _port_open, manage, stop_process_group, wait_until
 
 # Longer than any answer the tests expect (a 2 s connect timeout at worst), shorter than gunicorn's
 # 30 s worker timeout: a request that hangs fails the test before gunicorn would kill the worker.
@@ -135,14 +135,7 @@ class Web:
 
     def manage(self, *args: str) -> str:
         """Run a management command with the web's environment, as an operator on the host would."""
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        result = manage(self.env, *args, timeout=180)
         assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         return result.stdout
 

@@ -25,7 +25,7 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from deploy import stack as deploy_stack
 from tests.helpers import free_port
-from tests.processes import redis_server
+from tests.processes import manage, redis_server
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 STARTUP_TIMEOUT = 120
@@ -161,14 +161,7 @@ class Stack:
             self.seen |= descendants(self.process.pid)
 
     def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return manage(self.env, *args, timeout=60)
 
     def diagnostics(self) -> str:
         parts = []
