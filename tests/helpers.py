@@ -128,29 +128,6 @@ class StatsdListener:
         self.sock.close()
 
 
-@contextmanager
-def private_redis() -> Iterator[int]:
-    """A redis-server of this test's own on a free port, no persistence; yields its port."""
-    import shutil
-    import subprocess
-
-    if shutil.which("redis-server") is None:
-        raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server)")
-    port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_for_port(port)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
     """Wait until something accepts TCP connections on 127.0.0.1:`port`."""
     deadline = time.monotonic() + timeout

@@ -79,8 +79,10 @@ def stop_process_group(
 
 
 @contextmanager
-def redis_server() -> Iterator[int]:
-    """A throwaway redis-server configured like a broker's (no persistence, no eviction).
+def redis_server(*extra_args: str) -> Iterator[int]:
+    """A throwaway redis-server configured like a broker's (no persistence, no eviction); its port.
+
+    `extra_args` are more redis-server options (`--replicaof 127.0.0.1 <port>`, say).
 
     It works in a folder of its own: Redis writes dump.rdb into its working directory in some
     cases (a replica's full sync) even with saving off, and a later server would load that file.
@@ -105,6 +107,7 @@ def redis_server() -> Iterator[int]:
             "noeviction",
             "--dir",
             directory,
+            *extra_args,
         ],
         stdout=subprocess.DEVNULL,
         start_new_session=True,

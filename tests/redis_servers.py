@@ -1,4 +1,7 @@
-"""Private redis-server processes for tests, on free ports of 127.0.0.1, stopped on exit."""
+"""Redis Sentinel for tests, on a free port of 127.0.0.1, stopped on exit.
+
+Plain servers come from tests.processes.redis_server.
+"""
 
 from __future__ import annotations
 
@@ -25,27 +28,6 @@ def _wait_for_ping(port: int, process: subprocess.Popen[bytes], timeout: float =
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server on port {port} did not start") from None
             time.sleep(0.05)
-
-
-@contextmanager
-def redis_server(*extra_args: str) -> Iterator[int]:
-    """A throwaway redis-server (no persistence); yields its port."""
-    port = free_port()
-    # Its own folder: a replica's full sync writes dump.rdb even with saving off, and the next
-    # server started in the same folder would load it.
-    folder = Path(tempfile.mkdtemp(prefix="keel-redis-"))
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder), *extra_args],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        _wait_for_ping(port, process)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager

@@ -27,8 +27,8 @@ from celery import Celery
 from django.db import connections
 
 from apps.core.monitoring import FLUSH_INTERVAL_SECONDS
-from tests.helpers import StatsdListener, closed_port, free_port, private_redis, wait_for_port
-from tests.processes import database_url
+from tests.helpers import StatsdListener, closed_port, free_port, wait_for_port
+from tests.processes import database_url, redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -86,7 +86,7 @@ def stack(django_db_setup, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("monitoring-stack")
     database = connections["default"].settings_dict
     listener = StatsdListener()
-    with private_redis() as redis_port:
+    with redis_server() as redis_port:
         env = {
             "PATH": os.environ["PATH"],
             "HOME": os.environ.get("HOME", str(run_dir)),

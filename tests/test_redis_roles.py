@@ -22,8 +22,8 @@ from django.conf import settings
 
 from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.helpers import closed_port
-from tests.processes import database_url, manage
-from tests.redis_servers import redis_sentinel, redis_server
+from tests.processes import database_url, manage, redis_server
+from tests.redis_servers import redis_sentinel
 
 ROOT = Path(__file__).resolve().parent.parent
 

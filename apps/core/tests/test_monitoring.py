@@ -11,14 +11,15 @@ from kombu import Connection, Exchange, Queue
 from apps.core import monitoring
 from apps.core.monitoring_tasks import sample_monitoring_gauges
 from config.celery import app
-from tests.helpers import closed_port, private_redis, silent_server
+from tests.helpers import closed_port, silent_server
+from tests.processes import redis_server
 
 METRICS_PATH = "/internal/metrics"
 
 
 @pytest.fixture(scope="module")
 def broker_port():
-    with private_redis() as port:
+    with redis_server() as port:
         yield port
 
 
