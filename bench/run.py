@@ -290,20 +290,24 @@ def start_ceiling(processes: Processes, env: dict[str, str], build: Path, port: 
     processes.remember()
 
 
-def manage(env: dict[str, str], *args: str) -> None:
+def python(env: dict[str, str], *args: str, timeout: float = 900) -> str:
+    """Run Python with the stack's environment (a management command, a bench module); its output."""
     result = subprocess.run(
-        [sys.executable, "manage.py", *args],
+        [sys.executable, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         check=False,
     )
     if result.returncode != 0:
-        raise BenchError(
-            f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
-        )
+        raise BenchError(f"{' '.join(args)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return result.stdout
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    python(env, "manage.py", *args, timeout=600)
 
 
 # ----------------------------------------------------------------------------- load
@@ -443,18 +447,10 @@ def probe(env: dict[str, str], kind: str, count: int) -> dict[str, float]:
 
 def run_json(env: dict[str, str], module: str, *args: str) -> dict[str, Any]:
     """Run a bench helper module with the stack's environment; return its BENCH_JSON line."""
-    result = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    line = next((line for line in result.stdout.splitlines() if line.startswith("BENCH_JSON ")), None)
-    if result.returncode != 0 or line is None:
-        raise BenchError(f"{module} {' '.join(args)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    output = python(env, "-m", module, *args)
+    line = next((line for line in output.splitlines() if line.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise BenchError(f"{module} {' '.join(args)} printed no BENCH_JSON line:\n{output[-2000:]}")
     return json.loads(line.removeprefix("BENCH_JSON "))
 
 
