@@ -223,6 +223,13 @@ class InvalidPolicy(ValueError):
     pass
 
 
+@dataclass
+class _Source:
+    source: str
+    index: int  # which policy it came from
+    keep: bool
+
+
 def _path_part_match(a: str, b: str) -> bool:
     if not a:
         return True
@@ -244,7 +251,7 @@ def parse_csp(policies: list[str]) -> dict[str, set[str]]:
         return {}
     if any(len(policy) < len("img-src") - 1 for policy in cleaned):
         raise InvalidPolicy(cleaned)
-    csp: dict[str, list[dict]] = {}
+    csp: dict[str, list[_Source]] = {}
     duplicates: set[str] = set()
     for index, policy in enumerate(cleaned):
         seen: set[str] = set()
@@ -260,24 +267,22 @@ def parse_csp(policies: list[str]) -> dict[str, set[str]]:
                     raise InvalidPolicy(f"duplicate directive {directive}")
             seen.add(directive)
             keep = index == 0
-            values = [{"source": word.strip().lower(), "index": index, "keep": keep} for word in words[1:]]
+            values = [_Source(word.strip().lower(), index, keep) for word in words[1:]]
             if not values and directive.endswith("-src"):
-                values = [{"source": "'none'", "index": index, "keep": keep}]
+                values = [_Source("'none'", index, keep)]
             combined = values if index == 0 else [*csp.get(directive, []), *values]
-            combined.sort(key=lambda source: source["source"])
+            combined.sort(key=lambda source: source.source)
             for previous, source in itertools.pairwise(combined):
-                if source["index"] == previous["index"] and source["source"].startswith(previous["source"]):
-                    source["keep"] = False
-                if source["index"] != previous["index"] and _path_part_match(
-                    previous["source"], source["source"]
-                ):
-                    source["keep"] = True
-            csp[directive] = [source for source in combined if source["keep"]]
+                if source.index == previous.index and source.source.startswith(previous.source):
+                    source.keep = False
+                if source.index != previous.index and _path_part_match(previous.source, source.source):
+                    source.keep = True
+            csp[directive] = [source for source in combined if source.keep]
             if index == 0 and len(policies) > 1:
                 for source in csp[directive]:
-                    source["keep"] = False
+                    source.keep = False
     final = {
-        directive: ({source["source"] for source in sources} if sources else {"'none'"})
+        directive: ({source.source for source in sources} if sources else {"'none'"})
         for directive, sources in csp.items()
     }
     if duplicates:

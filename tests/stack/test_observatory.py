@@ -70,6 +70,18 @@ def test_unsafe_inline_styles_only_forfeit_the_csp_bonus():
     assert graded.score == 80
 
 
+def test_a_second_policy_can_only_narrow_the_first():
+    headers = [
+        *(item for item in STRONG.items() if item[0] != "Content-Security-Policy"),
+        (
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+        ("Content-Security-Policy", "script-src 'self'"),
+    ]
+    assert result(grade(scan(headers)), "content-security-policy") == "csp-implemented-with-no-unsafe"
+
+
 def test_a_repeated_csp_directive_makes_the_header_invalid():
     headers = {
         **STRONG,
