@@ -312,7 +312,11 @@ def test_a_task_queued_through_the_api_is_run_by_the_worker(stack: Stack):
 
 
 def _ping_through_the_broker(stack: Stack, timeout: float) -> str:
-    client = Celery(broker=stack.env["REDIS_URL"] + "/1", backend=stack.env["CELERY_RESULT_BACKEND"])
+    # Not the current app: shared tasks (`.delay()` in later tests) would follow it to this
+    # stack's broker, long stopped by then.
+    client = Celery(
+        broker=stack.env["REDIS_URL"] + "/1", backend=stack.env["CELERY_RESULT_BACKEND"], set_as_current=False
+    )
     try:
         return str(client.send_task("core.ping").get(timeout=timeout))
     finally:
