@@ -19,7 +19,7 @@ import pytest
 from django.conf import settings
 
 from tests.helpers import free_port, wait_for_http
-from tests.processes import celery, celery_env, redis_server
+from tests.processes import celery, celery_env, redis_server, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -155,6 +155,7 @@ def web_and_worker(test_database, tmp_path) -> Iterator[tuple[str, SentryReceive
                     env=web_env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
             try:
                 with celery(
@@ -163,8 +164,7 @@ def web_and_worker(test_database, tmp_path) -> Iterator[tuple[str, SentryReceive
                     wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=90)
                     yield f"http://127.0.0.1:{port}", receiver
             finally:
-                process.terminate()
-                process.wait(timeout=30)
+                stop_process_group(process)
     finally:
         receiver.server.shutdown()
         receiver.server.server_close()
@@ -176,6 +176,9 @@ def web_and_worker(test_database, tmp_path) -> Iterator[tuple[str, SentryReceive
 def test_an_exception_in_a_task_arrives_as_one_event_with_the_id_of_the_request_that_queued_it(
     web_and_worker,
 ):
+    """A bug in a task: the user saw nothing (the request answered 202 before the task ran) and
+    the task's work was not done; the one thing left to find it by is the Sentry event, which
+    carries the request id that joins it to the request's log lines."""
     web_url, receiver = web_and_worker
     request = urllib.request.Request(
         f"{web_url}/test-queue-failing-task/", headers={"X-Request-ID": "sentry-task-1"}
