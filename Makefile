@@ -195,6 +195,10 @@ status: install ## Show the state of the stack's programs
 bench: install ## Load-test the production stack against its own ceiling (BENCH_ARTICLES=10000); see README
 	$(BIN)/python -m bench.run
 
+.PHONY: soak
+soak: install ## Hold a mixed load at 70% of capacity through nginx for SOAK_SECONDS (180); fails on any error or memory growth
+	$(BIN)/python -m bench.soak
+
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and build output
 	rm -rf $(VENV) .uv build .pytest_cache .mypy_cache .ruff_cache

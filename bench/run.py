@@ -257,7 +257,7 @@ def start_stack(processes: Processes, env: dict[str, str], build: Path, port: in
         status, _, _ = get(f"http://127.0.0.1:{port}/healthz")
         return status == 200 and worker_log.exists() and " ready." in worker_log.read_text(errors="replace")
 
-    wait_for(ready, "the stack (see build/bench/stack/stack-up.log)", STARTUP_TIMEOUT, process)
+    wait_for(ready, f"the stack (see {build / 'stack-up.log'})", STARTUP_TIMEOUT, process)
     processes.remember()
 
 

@@ -24,6 +24,12 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
+# The __Host- prefix: a browser keeps such a cookie only if it is Secure, with Path=/ and no
+# Domain, so neither a sibling subdomain nor a plain-HTTP page can plant or overwrite the session
+# or the CSRF token (session fixation, CSRF token injection). A fork that renames them logs
+# everyone out once.
+SESSION_COOKIE_NAME = "__Host-sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken"
 
 LOG_FORMAT = env("LOG_FORMAT", default="json")
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405

@@ -1,4 +1,5 @@
-"""Sentry, opt-in: an exception in a view reaches the DSN as one event, tagged with the request id."""
+"""Sentry, opt-in: an exception in a view or in a task reaches the DSN as one event, tagged with
+the id of the request (for a task: of the request that queued it)."""
 
 import gzip
 import json
@@ -12,10 +13,13 @@ import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.conf import settings
 
 from tests.helpers import free_port, wait_for_http
+from tests.processes import celery, celery_env, redis_server, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -114,3 +118,81 @@ def test_an_exception_in_a_view_arrives_as_one_event_with_the_request_id(web, re
     # No personal data by default: no client address, no cookies.
     assert "ip_address" not in event.get("user", {})
     assert "cookies" not in event.get("request", {})
+
+
+@pytest.fixture
+def test_database(django_db_setup: None) -> dict[str, Any]:
+    """The test database (created by pytest-django), which the web and worker processes share."""
+    return dict(settings.DATABASES["default"])
+
+
+@pytest.fixture
+def web_and_worker(test_database, tmp_path) -> Iterator[tuple[str, SentryReceiver]]:
+    """Fresh processes of their own: a private Redis broker, a receiver, gunicorn and a worker.
+
+    Nothing in this test process is reconfigured, so no other test can inherit its state.
+    """
+    receiver = SentryReceiver()
+    try:
+        with redis_server() as redis_port:
+            sentry = {"SENTRY_DSN": receiver.dsn, "SENTRY_ENVIRONMENT": "test"}
+            worker_env = celery_env(database=test_database, redis_port=redis_port, **sentry)
+            web_env = {**worker_env, "DJANGO_SETTINGS_MODULE": "tests.sentry.settings"}
+            port = free_port()
+            with (tmp_path / "web.log").open("wb") as log:
+                process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "gunicorn",
+                        "--bind",
+                        f"127.0.0.1:{port}",
+                        "--workers",
+                        "1",
+                        "config.wsgi",
+                    ],
+                    cwd=ROOT,
+                    env=web_env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            try:
+                with celery(
+                    "worker", worker_env, tmp_path, "--concurrency=1", "--include=tests.sentry.tasks"
+                ):
+                    wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=90)
+                    yield f"http://127.0.0.1:{port}", receiver
+            finally:
+                stop_process_group(process)
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+# Marked, so pytest-django creates the test database even when this is the only test selected
+# (it sets up only the databases that the selected tests ask for), and empties it afterwards.
+@pytest.mark.django_db(transaction=True)
+def test_an_exception_in_a_task_arrives_as_one_event_with_the_id_of_the_request_that_queued_it(
+    web_and_worker,
+):
+    """A bug in a task: the user saw nothing (the request answered 202 before the task ran) and
+    the task's work was not done; the one thing left to find it by is the Sentry event, which
+    carries the request id that joins it to the request's log lines."""
+    web_url, receiver = web_and_worker
+    request = urllib.request.Request(
+        f"{web_url}/test-queue-failing-task/", headers={"X-Request-ID": "sentry-task-1"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 202
+
+    events = receiver.wait_for_events(1, timeout=60)
+    assert len(events) == 1, "the failing task reached Sentry as no event"
+    # A second event would be the same failure reported twice (say, once more from the log line).
+    time.sleep(3)
+    assert len(receiver.events) == 1, [event.get("logger") for event in receiver.events]
+    event = events[0]
+    assert event["exception"]["values"][-1]["type"] == "DeliberateTaskError"
+    assert event["tags"]["request_id"] == "sentry-task-1"
+    assert event["environment"] == "test"
+    assert "ip_address" not in event.get("user", {})

@@ -77,7 +77,7 @@ def test_a_repeated_anonymous_api_get_is_answered_from_the_nginx_micro_cache(sta
 
 
 @pytest.mark.parametrize(
-    "credentials", [{"Authorization": "Token not-a-real-one"}, {"Cookie": "sessionid=not-a-real-one"}]
+    "credentials", [{"Authorization": "Token not-a-real-one"}, {"Cookie": "__Host-sessionid=not-a-real-one"}]
 )
 def test_an_api_get_with_credentials_bypasses_the_nginx_micro_cache(stack: Stack, credentials: dict):
     stack.request("GET", "/api/v1/articles/?ordering=-title")
@@ -220,6 +220,7 @@ def test_production_security_headers_are_on_html_and_api_responses(stack: Stack,
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",
         "Referrer-Policy": "strict-origin-when-cross-origin",
+        "Cross-Origin-Resource-Policy": "same-origin",
     }
     for name, value in expected.items():
         # Exactly once: nginx fills in only what Django did not send.
@@ -231,6 +232,7 @@ def test_static_files_carry_the_security_headers_too(stack: Stack):
     reply = stack.request("GET", "/static/admin/css/base.css")
 
     assert reply.all("X-Content-Type-Options") == ["nosniff"]
+    assert reply.all("Cross-Origin-Resource-Policy") == ["same-site"]
     assert reply.all("Strict-Transport-Security") == ["max-age=31536000; includeSubDomains; preload"]
 
 

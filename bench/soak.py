@@ -1,0 +1,435 @@
+"""`make soak`: the production stack under a steady mixed load for a few minutes.
+
+    python -m bench.soak         # what `make soak` runs; SOAK_SECONDS=600 for a longer one
+
+It starts what `make bench` starts (a private Redis, a fresh PostgreSQL database, the production
+stack of `make up` behind nginx, rate limits off), seeds SOAK_ARTICLES articles, and then:
+
+1. measures the capacity of the mix: wrk with no pause for SOAK_CAPACITY_SECONDS;
+2. warms up for SOAK_WARMUP_SECONDS at SOAK_LOAD (default 0.7) of that capacity;
+3. holds that rate for SOAK_SECONDS in SOAK_INTERVAL-second slices, each its own wrk run, so the
+   report has a p99 per slice, and samples the memory of gunicorn and the Celery worker.
+
+The mix (bench/soak.lua): pages, API reads (anonymous, through nginx's micro-cache, and
+authenticated, past it), autocomplete, and API writes that each queue a Celery task.
+
+It passes when there was no error at all (connection errors, timeouts, 4xx/5xx, ERROR lines in
+the web or worker log, a failed task, a restarted process, tasks left in the queue) and the
+resident memory of the gunicorn workers and of the Celery worker grew by at most
+SOAK_MAX_GROWTH (10%) from the end of the warm-up to the end. Worker recycling
+(GUNICORN_MAX_REQUESTS, CELERY_WORKER_MAX_TASKS_PER_CHILD) is off for the run: it would hide the
+very leak this looks for. Exits 1 on failure; build/soak/ keeps the results and the stack's logs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import redis
+
+from bench.run import (
+    REPORT_LUA,
+    ROOT,
+    BenchError,
+    Processes,
+    bench_env,
+    free_port,
+    fresh_database,
+    get,
+    manage,
+    start_redis,
+    start_stack,
+)
+from deploy import render
+from deploy import stack as deploy_stack
+
+OUT = ROOT / "build" / "soak"
+SOAK_LUA = Path(__file__).resolve().parent / "soak.lua"
+PROGRAMS = ("web", "worker")
+QUEUE_DRAIN_TIMEOUT = 120
+
+
+def _env_number(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    seconds: int = field(default_factory=lambda: int(_env_number("SOAK_SECONDS", 180)))
+    interval: int = field(default_factory=lambda: int(_env_number("SOAK_INTERVAL", 15)))
+    warmup: int = field(default_factory=lambda: int(_env_number("SOAK_WARMUP_SECONDS", 45)))
+    capacity_seconds: int = field(default_factory=lambda: int(_env_number("SOAK_CAPACITY_SECONDS", 10)))
+    load: float = field(default_factory=lambda: _env_number("SOAK_LOAD", 0.7))
+    max_growth: float = field(default_factory=lambda: _env_number("SOAK_MAX_GROWTH", 0.10))
+    articles: int = field(default_factory=lambda: int(_env_number("SOAK_ARTICLES", 2000)))
+    connections: int = field(default_factory=lambda: int(_env_number("SOAK_CONNECTIONS", 16)))
+    threads: int = field(default_factory=lambda: int(_env_number("SOAK_THREADS", 2)))
+
+
+# ----------------------------------------------------------------------------- the verdict
+
+
+@dataclass
+class Slice:
+    """One wrk run: a slice of the soak."""
+
+    started: float  # seconds since the soak began
+    seconds: float
+    requests: int
+    errors: int  # connect, read, write and timeout errors, and answers of 400 or more
+    p50_ms: float
+    p99_ms: float
+    delay_ms: float = 0.0
+    memory_mb: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Outcome:
+    capacity_rps: float
+    target_rps: float
+    warmup: list[Slice]
+    slices: list[Slice]
+    baseline_mb: dict[str, float]
+    log_errors: dict[str, int]
+    tasks_run: int
+    restarted: list[str]
+    queue_left: int
+    max_growth: float
+
+
+def growth(outcome: Outcome) -> dict[str, float]:
+    """Memory growth per program, from the end of the warm-up to the last slice (0.05 = 5%)."""
+    final = outcome.slices[-1].memory_mb if outcome.slices else {}
+    return {
+        program: final[program] / baseline - 1
+        for program, baseline in outcome.baseline_mb.items()
+        if program in final and baseline > 0
+    }
+
+
+def checks(outcome: Outcome) -> list[tuple[str, bool, str]]:
+    """Each pass/fail condition: (name, passed, detail)."""
+    load_errors = sum(s.errors for s in outcome.warmup + outcome.slices)
+    found = [
+        ("no failed request", load_errors == 0, f"{load_errors} errors"),
+        (
+            "no ERROR in the logs",
+            not any(outcome.log_errors.values()),
+            ", ".join(f"{name}: {count}" for name, count in outcome.log_errors.items()),
+        ),
+        ("no process restarted", not outcome.restarted, ", ".join(outcome.restarted) or "none"),
+        (
+            "every task run",
+            outcome.tasks_run > 0 and outcome.queue_left == 0,
+            f"{outcome.tasks_run} run, {outcome.queue_left} left in the queue",
+        ),
+        ("load held", bool(outcome.slices), f"{len(outcome.slices)} slices"),
+    ]
+    grown = growth(outcome)
+    for program in PROGRAMS:
+        if program not in grown:
+            found.append((f"{program} memory measured", False, "no sample"))
+            continue
+        found.append(
+            (
+                f"{program} memory flat",
+                grown[program] <= outcome.max_growth,
+                f"{outcome.baseline_mb[program]:.1f} -> {outcome.slices[-1].memory_mb[program]:.1f} MB "
+                f"({grown[program]:+.1%}, limit {outcome.max_growth:+.0%})",
+            )
+        )
+    return found
+
+
+def report(outcome: Outcome) -> tuple[bool, str]:
+    lines = [
+        f"capacity of the mix: {outcome.capacity_rps:.0f} req/s; soak target: {outcome.target_rps:.0f} req/s",
+        "",
+        f"{'t (s)':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+        + " ".join(f"{program + ' MB':>10}" for program in PROGRAMS),
+    ]
+    for kind, slices in (("warm-up", outcome.warmup), ("soak", outcome.slices)):
+        for item in slices:
+            memory = " ".join(f"{item.memory_mb.get(program, 0):>10.1f}" for program in PROGRAMS)
+            lines.append(
+                f"{item.started:>7.0f} {item.rps:>8.0f} {item.p50_ms:>8.1f} {item.p99_ms:>8.1f} "
+                f"{item.errors:>7} {memory}" + ("  (warm-up)" if kind == "warm-up" else "")
+            )
+    lines.append("")
+    results = checks(outcome)
+    for name, passed, detail in results:
+        lines.append(f"{'ok  ' if passed else 'FAIL'} {name}: {detail}")
+    passed = all(passed for _, passed, _ in results)
+    lines.append(f"soak: {'PASSED' if passed else 'FAILED'}")
+    return passed, "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+def run_wrk(
+    settings: Settings, base: str, seconds: int, env: dict[str, str], delay_ms: float, started: float
+) -> Slice:
+    wrk_env = {**os.environ, **env, "BENCH_REPORT_LUA": str(REPORT_LUA), "SOAK_DELAY_MS": f"{delay_ms:.0f}"}
+    command = ["wrk", "-t", str(settings.threads), "-c", str(settings.connections), "-d", f"{seconds}s"]
+    command += ["--timeout", "5s", "-s", str(SOAK_LUA), f"{base}/"]
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=wrk_env, timeout=seconds + 60, check=False
+    )
+    line = next((line for line in result.stdout.splitlines() if line.startswith("BENCH_JSON ")), None)
+    if result.returncode != 0 or line is None:
+        raise BenchError(f"wrk failed:\n{result.stdout}\n{result.stderr}")
+    raw = json.loads(line.removeprefix("BENCH_JSON "))
+    return Slice(
+        started=started,
+        seconds=raw["duration_us"] / 1e6,
+        requests=raw["requests"],
+        errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"] + raw["status"],
+        p50_ms=raw["p50_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        delay_ms=delay_ms,
+    )
+
+
+def program_pids(env: dict[str, str]) -> dict[str, set[tuple[int, int]]]:
+    """Each program's processes (supervisor's child and its descendants), as (pid, start time)."""
+    context = render.build_context(env)
+    table = deploy_stack.process_table()
+    found: dict[str, set[tuple[int, int]]] = {}
+    for program in PROGRAMS:
+        output = deploy_stack._supervisorctl(context, "pid", f"keel:{program}").stdout.strip()
+        if not output.isdigit() or int(output) not in table:
+            found[program] = set()
+            continue
+        frontier, tree = [int(output)], set()
+        while frontier:
+            pid = frontier.pop()
+            tree.add((pid, table[pid][1]))
+            frontier += [child for child, (parent, _) in table.items() if parent == pid]
+        found[program] = tree
+    return found
+
+
+def resident_mb(processes: set[tuple[int, int]]) -> float:
+    total_kb = 0
+    for pid, _ in processes:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total_kb += next(
+            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
+        )
+    return total_kb / 1024
+
+
+def _log_since(logs: Path, program: str, offsets: dict[str, int]) -> list[str]:
+    path = logs / f"{program}.log"
+    if not path.exists():
+        return []
+    return path.read_bytes()[offsets.get(program, 0) :].decode(errors="replace").splitlines()
+
+
+def log_error_counts(logs: Path, offsets: dict[str, int]) -> dict[str, int]:
+    """ERROR lines written to each program's log since `offsets` (a byte position per log)."""
+    return {
+        program: sum(
+            1
+            for line in _log_since(logs, program, offsets)
+            if '"level": "ERROR"' in line or '"level": "CRITICAL"' in line
+        )
+        for program in PROGRAMS
+    }
+
+
+def tasks_succeeded(logs: Path, offsets: dict[str, int]) -> int:
+    return sum(1 for line in _log_since(logs, "worker", offsets) if "] succeeded in " in line)
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.5)
+    return condition()
+
+
+def prepare(env: dict[str, str], base: str) -> dict[str, str]:
+    """A user with an API token, and slugs and title prefixes from the seeded data, for soak.lua."""
+    email = "soak@example.com"
+    create = f"from apps.users.models import User; User.objects.create_user({email!r}, 'a-long-passphrase')"
+    manage(env, "shell", "--no-imports", "-c", create)
+    credentials = json.dumps({"email": email, "password": "a-long-passphrase"}).encode()
+    request = urllib.request.Request(  # noqa: S310 - a local URL we built
+        f"{base}/api/v1/auth/token/", data=credentials, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            token = json.loads(response.read())["token"]
+    except (OSError, KeyError, ValueError) as error:
+        raise BenchError(f"could not get an API token: {error}") from error
+    status, _, body = get(f"{base}/api/v1/articles/?page_size=100", {"Authorization": f"Token {token}"})
+    if status != 200:
+        raise BenchError(f"GET /api/v1/articles/ answered {status}")
+    articles = json.loads(body)["results"]
+    slugs = [article["slug"] for article in articles][:50]
+    prefixes = sorted({quote(article["title"][:3].lower()) for article in articles})[:20]
+    if not slugs or not prefixes:
+        raise BenchError("the seeded database has no published articles")
+    return {"SOAK_TOKEN": token, "SOAK_SLUGS": ",".join(slugs), "SOAK_PREFIXES": ",".join(prefixes)}
+
+
+def queue_length(redis_url: str) -> int:
+    client = redis.Redis.from_url(f"{redis_url}/1")
+    return int(client.llen("celery"))  # type: ignore[arg-type]
+
+
+def soak(settings: Settings, processes: Processes, database_url: str) -> Outcome:
+    redis_url = start_redis(processes, OUT / "redis")
+    port = free_port()
+    env = bench_env(database_url, redis_url, OUT / "stack", port)
+    # Recycling would replace a leaking worker before its growth shows.
+    env.update(
+        GUNICORN_MAX_REQUESTS="0",
+        # Celery takes no 0 for "never": limits no soak reaches.
+        CELERY_WORKER_MAX_TASKS_PER_CHILD="1000000000",
+        CELERY_WORKER_MAX_MEMORY_PER_CHILD="100000000",
+    )
+    base = f"http://127.0.0.1:{port}"
+    print(f"soak: starting the stack on {base}", flush=True)
+    start_stack(processes, env, OUT / "stack", port)
+    print(f"soak: seeding {settings.articles} articles", flush=True)
+    manage(env, "seed_demo", "--articles", str(settings.articles), "--seed", "8")
+    manage(env, "rebuild_autocomplete")
+    wrk_env = prepare(env, base)
+
+    print(f"soak: measuring the capacity of the mix ({settings.capacity_seconds} s)", flush=True)
+    run_wrk(settings, base, 3, wrk_env, 0, 0)
+    capacity = run_wrk(settings, base, settings.capacity_seconds, wrk_env, 0, 0)
+    if capacity.errors:
+        raise BenchError(f"{capacity.errors} errors while measuring capacity: see {OUT / 'stack' / 'log'}")
+    target = capacity.rps * settings.load
+    # Closed loop with a pause: each connection sends one request per (pause + latency).
+    latency_ms = 1000 * settings.connections / capacity.rps
+    delay_ms = max(1.0, 1000 * settings.connections / target - latency_ms)
+    print(
+        f"soak: capacity {capacity.rps:.0f} req/s; holding {target:.0f} req/s "
+        f"({settings.load:.0%}) for {settings.warmup} s of warm-up and {settings.seconds} s",
+        flush=True,
+    )
+
+    began = time.monotonic()
+    pids_at_start = program_pids(env)
+
+    def one_slice(seconds: int) -> Slice:
+        nonlocal delay_ms
+        item = run_wrk(settings, base, seconds, wrk_env, delay_ms, time.monotonic() - began)
+        item.memory_mb = {program: resident_mb(tree) for program, tree in program_pids(env).items()}
+        # Steer the pause so the next slice lands on the target rate; halfway, as one slice's
+        # latency on a shared machine is a noisy guide.
+        if item.rps > 0:
+            measured_latency = 1000 * settings.connections / item.rps - delay_ms
+            wanted = max(1.0, 1000 * settings.connections / target - measured_latency)
+            delay_ms = (delay_ms + wanted) / 2
+        print(
+            f"soak: t={item.started:4.0f} s  {item.rps:6.0f} req/s  p99 {item.p99_ms:6.1f} ms  "
+            f"errors {item.errors}  " + "  ".join(f"{k} {v:.1f} MB" for k, v in item.memory_mb.items()),
+            flush=True,
+        )
+        return item
+
+    warmup = [one_slice(settings.interval) for _ in range(max(1, settings.warmup // settings.interval))]
+    baseline = dict(warmup[-1].memory_mb)
+    logs = OUT / "stack" / "log"
+    offsets = {p: (logs / f"{p}.log").stat().st_size for p in PROGRAMS if (logs / f"{p}.log").exists()}
+    slices = [one_slice(settings.interval) for _ in range(max(1, settings.seconds // settings.interval))]
+
+    _wait_until(lambda: queue_length(redis_url) == 0, QUEUE_DRAIN_TIMEOUT)
+    pids_at_end = program_pids(env)
+    restarted = [
+        f"{program}: {len(pids_at_start[program] - pids_at_end[program])} of {len(pids_at_start[program])}"
+        for program in PROGRAMS
+        if pids_at_start[program] - pids_at_end[program]
+    ]
+    processes.remember()
+    return Outcome(
+        capacity_rps=capacity.rps,
+        target_rps=target,
+        warmup=warmup,
+        slices=slices,
+        baseline_mb=baseline,
+        log_errors=log_error_counts(logs, offsets),
+        tasks_run=tasks_succeeded(logs, offsets),
+        restarted=restarted,
+        queue_left=queue_length(redis_url),
+        max_growth=settings.max_growth,
+    )
+
+
+def main() -> int:
+    settings = Settings()
+    missing = [
+        tool
+        for tool in ("wrk", "redis-server", "nginx")
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()
+    ]
+    if missing:
+        print(
+            f"soak: {', '.join(missing)} not found; on Debian: apt-get install -y {' '.join(missing)}",
+            file=sys.stderr,
+        )
+        return 2
+    if OUT.exists():
+        shutil.rmtree(OUT)
+    OUT.mkdir(parents=True)
+    began = time.monotonic()
+    processes = Processes()
+    outcome: Outcome | None = None
+    try:
+        with fresh_database() as database_url:
+            try:
+                outcome = soak(settings, processes, database_url)
+            finally:
+                leftovers = processes.stop_all()
+    except BenchError as error:
+        print(f"soak: {error}", file=sys.stderr)
+        return 1
+    if leftovers:
+        print(f"soak: had to kill leftover processes {leftovers}", file=sys.stderr)
+    if outcome is None:
+        return 1
+    passed, text = report(outcome)
+    results: dict[str, Any] = {
+        "settings": asdict(settings),
+        "seconds": round(time.monotonic() - began, 1),
+        "outcome": asdict(outcome),
+        "growth": growth(outcome),
+        "checks": checks(outcome),
+        "passed": passed,
+    }
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(text)
+    print(f"soak: {results['seconds']:.0f} s in all; results in {(OUT / 'results.json').relative_to(ROOT)}")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
