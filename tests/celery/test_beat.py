@@ -2,6 +2,7 @@
 /readyz notices when beat stops."""
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -9,7 +10,8 @@ from django.conf import settings
 from django.urls import reverse
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from tests.processes import CeleryProcess, celery, celery_env, start_celery, wait_until
+from tests.faults.servers import postgres_cluster
+from tests.processes import CeleryProcess, celery, celery_env, manage, redis_server, start_celery, wait_until
 
 # Beat at a one-second heartbeat; four seconds without one is stale.
 INTERVAL, MAX_AGE = 1, 4
@@ -82,18 +84,45 @@ def test_the_heartbeat_entry_fires_every_interval(beat, heartbeats):
     assert 1 <= later - first <= 10
 
 
-@pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
-    reason="On SQLite the second beat's copy never reached the worker within 20 s: SQLite admits one "
-    "writer at a time and both beats write their schedule state to it. SQLite is the first-run default "
-    "with one beat; the PostgreSQL and MariaDB runs prove the slot lock.",
-)
-def test_a_second_beat_started_by_mistake_does_not_run_a_slot_twice(worker_and_beat, env, log_dir):
-    worker, _ = worker_and_beat
+@contextmanager
+def _on_private_postgres(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`env` pointed at a private PostgreSQL cluster, migrated, and a Redis of its own."""
+    with postgres_cluster() as cluster, redis_server() as port:
+        with cluster.cluster.connect() as connection:
+            connection.execute("CREATE DATABASE keel")
+        private = {
+            **env,
+            "DATABASE_URL": cluster.url("keel"),
+            "REDIS_URL": f"redis://127.0.0.1:{port}",
+            "CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/1",
+        }
+        migrated = manage(private, "migrate", "--no-input", timeout=300)
+        assert migrated.returncode == 0, migrated.stderr
+        yield private
+
+
+def _second_beat_skips_the_slot(worker: CeleryProcess, env: dict[str, str], log_dir) -> None:
     assert "skipping beat_heartbeat" not in worker.log(), "one beat alone already ran a slot twice"
     with celery("beat", env, log_dir):
         worker.wait_for_log("skipping beat_heartbeat: slot", timeout=20)
     assert "already ran; is a second beat running?" in worker.log()
+
+
+def test_a_second_beat_started_by_mistake_does_not_run_a_slot_twice(request, env, log_dir):
+    if not settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        worker, _ = request.getfixturevalue("worker_and_beat")
+        _second_beat_skips_the_slot(worker, env, log_dir)
+        return
+    # SQLite admits one writer at a time and both beats write their schedule state to it, so the
+    # second beat's copy never reached the worker there. Two beats is a production mistake, and
+    # production runs PostgreSQL or MariaDB: on a SQLite run this scenario runs on a private
+    # PostgreSQL cluster, with a worker and a first beat of its own, instead of being skipped.
+    with (
+        _on_private_postgres(env) as private,
+        celery("worker", private, log_dir, "--concurrency=1") as worker,
+        celery("beat", private, log_dir),
+    ):
+        _second_beat_skips_the_slot(worker, private, log_dir)
 
 
 @pytest.mark.faults
