@@ -308,8 +308,9 @@ def soak(settings: Settings, processes: Processes, database_url: str) -> Outcome
     # Recycling would replace a leaking worker before its growth shows.
     env.update(
         GUNICORN_MAX_REQUESTS="0",
-        CELERY_WORKER_MAX_TASKS_PER_CHILD="0",
-        CELERY_WORKER_MAX_MEMORY_PER_CHILD="0",
+        # Celery's worker reads these itself and stops on 0 for "never": limits no soak reaches.
+        CELERY_WORKER_MAX_TASKS_PER_CHILD="1000000000",
+        CELERY_WORKER_MAX_MEMORY_PER_CHILD="100000000",
     )
     base = f"http://127.0.0.1:{port}"
     print(f"soak: starting the stack on {base}", flush=True)

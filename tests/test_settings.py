@@ -106,18 +106,3 @@ def test_the_admin_lives_at_the_path_from_the_environment():
     env = {"DJANGO_SETTINGS_MODULE": "config.settings.development", "ADMIN_URL": "backstage-7f3a/"}
     result = manage("shell", "--no-imports", "-c", code, env=env)
     assert result.stdout.strip() == "/backstage-7f3a/"
-
-
-def test_zero_turns_celery_worker_recycling_off_instead_of_stopping_the_worker():
-    code = (
-        "from config.celery import app;"
-        "print(app.conf.worker_max_tasks_per_child, app.conf.worker_max_memory_per_child)"
-    )
-    env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings.development",
-        "CELERY_WORKER_MAX_TASKS_PER_CHILD": "0",
-        "CELERY_WORKER_MAX_MEMORY_PER_CHILD": "0",
-    }
-    result = manage("shell", "--no-imports", "-c", code, env=env)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["None", "None"]

@@ -490,9 +490,10 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Without these a slow leak in a library grows each pool process until the OOM killer picks one;
 # a process is replaced after this many tasks, or after the task that takes it past the ceiling (KiB).
-# 0 turns either off (Celery itself wants None for that and refuses to start on 0).
-CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=1000) or None
-CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=400_000) or None
+# Positive numbers only: `celery worker` also reads these two variables itself, as the values of
+# its --max-tasks-per-child and --max-memory-per-child options, and stops on 0.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=1000)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=400_000)
 # Soft shutdown: on a cold shutdown (SIGQUIT, or SIGTERM with REMAP_SIGTERM=SIGQUIT) running tasks
 # get this many seconds to finish before they are cancelled and requeued; without it a deploy
 # cuts them in half.
