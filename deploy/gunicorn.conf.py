@@ -129,10 +129,9 @@ graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = _env_int("GUNICORN_KEEPALIVE", 65)
 
 # Recycle workers now and then so a slow leak never takes the site down; jitter spreads the restarts.
-# Not too often: a new worker imports the whole app (about a CPU-second on a busy 2-core host), so
-# about two CPU-seconds measured on a 2-core host), so recycling every 2,000 requests cost more CPU
-# than answering them at /healthz's rate; every
-# 20,000 makes it a twentieth of that (make soak watches worker memory between restarts).
+# Not too often: a new worker imports the whole app, 0.7 CPU-seconds on an idle 2-core host and 2 on
+# a busy one. Every 2,000 requests, that cost showed in every Django figure of `make bench`; every
+# 20,000 it is a tenth of that (make soak checks that worker memory stays flat meanwhile).
 max_requests = _env_int("GUNICORN_MAX_REQUESTS", 20_000)
 max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 2_000)
 
