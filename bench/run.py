@@ -31,10 +31,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
@@ -47,6 +47,7 @@ OUT = ROOT / "build" / "bench"
 RESULTS = ROOT / "bench" / "results.json"
 REPORT_LUA = Path(__file__).resolve().parent / "report.lua"
 STARTUP_TIMEOUT = 180
+T = TypeVar("T")
 # A header that keeps a request out of nginx's micro-cache (any cookie does) and means nothing to
 # Django: the Django-level cases measure Django, not nginx's cache.
 BYPASS_MICROCACHE = "Cookie: bench=1"
@@ -602,39 +603,57 @@ def bench(settings: Settings, processes: Processes, database_url: str) -> dict[s
     return {"cases": summaries, "celery": celery}
 
 
-def main() -> int:
-    settings = Settings()
+@dataclass
+class IsolatedRun(Generic[T]):
+    outcome: T | None
+    seconds: float
+    leftovers: list[int]
+    exit_code: int  # what the command exits with when there is no outcome
+
+
+def run_isolated(name: str, out: Path, work: Callable[[Processes, str], T]) -> IsolatedRun[T]:
+    """Run `work` on a fresh database and its own processes, all stopped after, as `make <name>`.
+
+    Checks the Debian tools first (exit code 2 when one is missing), empties `out`, and prints
+    what went wrong (exit code 1) or which processes had to be killed.
+    """
     missing = [
         tool
         for tool in ("wrk", "redis-server", "nginx")
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()
     ]
     if missing:
-        packages = " ".join(missing)
         print(
-            f"bench: {', '.join(missing)} not found; on Debian: apt-get install -y {packages}",
+            f"{name}: {', '.join(missing)} not found; on Debian: apt-get install -y {' '.join(missing)}",
             file=sys.stderr,
         )
-        return 2
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
+        return IsolatedRun(None, 0.0, [], 2)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
     began = time.monotonic()
     processes = Processes()
-    outcome: dict[str, Any] | None = None
+    outcome: T | None = None
+    leftovers: list[int] = []
     try:
         with fresh_database() as database_url:
             try:
-                outcome = bench(settings, processes, database_url)
+                outcome = work(processes, database_url)
             finally:
                 leftovers = processes.stop_all()
     except BenchError as error:
-        print(f"bench: {error}", file=sys.stderr)
-        return 1
+        print(f"{name}: {error}", file=sys.stderr)
     if leftovers:
-        print(f"bench: had to kill leftover processes {leftovers}", file=sys.stderr)
+        print(f"{name}: had to kill leftover processes {leftovers}", file=sys.stderr)
+    return IsolatedRun(outcome, round(time.monotonic() - began, 1), leftovers, 1)
+
+
+def main() -> int:
+    settings = Settings()
+    run = run_isolated("bench", OUT, lambda processes, database_url: bench(settings, processes, database_url))
+    outcome = run.outcome
     if outcome is None:
-        return 1
+        return run.exit_code
     results = {
         "machine": {
             "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
@@ -642,8 +661,8 @@ def main() -> int:
             "python": platform.python_version(),
         },
         "settings": settings.__dict__,
-        "seconds": round(time.monotonic() - began, 1),
-        "leftover_processes": leftovers,
+        "seconds": run.seconds,
+        "leftover_processes": run.leftovers,
         **outcome,
     }
     text = json.dumps(results, indent=2)

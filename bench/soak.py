@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -45,9 +44,9 @@ from bench.run import (
     Processes,
     bench_env,
     free_port,
-    fresh_database,
     get,
     manage,
+    run_isolated,
     start_redis,
     start_stack,
 )
@@ -385,40 +384,14 @@ def soak(settings: Settings, processes: Processes, database_url: str) -> Outcome
 
 def main() -> int:
     settings = Settings()
-    missing = [
-        tool
-        for tool in ("wrk", "redis-server", "nginx")
-        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()
-    ]
-    if missing:
-        print(
-            f"soak: {', '.join(missing)} not found; on Debian: apt-get install -y {' '.join(missing)}",
-            file=sys.stderr,
-        )
-        return 2
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
-    began = time.monotonic()
-    processes = Processes()
-    outcome: Outcome | None = None
-    try:
-        with fresh_database() as database_url:
-            try:
-                outcome = soak(settings, processes, database_url)
-            finally:
-                leftovers = processes.stop_all()
-    except BenchError as error:
-        print(f"soak: {error}", file=sys.stderr)
-        return 1
-    if leftovers:
-        print(f"soak: had to kill leftover processes {leftovers}", file=sys.stderr)
+    run = run_isolated("soak", OUT, lambda processes, database_url: soak(settings, processes, database_url))
+    outcome = run.outcome
     if outcome is None:
-        return 1
+        return run.exit_code
     passed, text = report(outcome)
     results: dict[str, Any] = {
         "settings": asdict(settings),
-        "seconds": round(time.monotonic() - began, 1),
+        "seconds": run.seconds,
         "outcome": asdict(outcome),
         "growth": growth(outcome),
         "checks": checks(outcome),
