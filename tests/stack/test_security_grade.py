@@ -101,13 +101,7 @@ def test_the_login_page_sets_a_host_prefixed_csrf_cookie_and_grades_a_plus(stack
 
 
 def test_a_session_login_sets_host_prefixed_cookies_and_grades_a_plus(stack: Stack):
-    created = stack.manage(
-        "shell",
-        "--no-imports",
-        "-c",
-        f"from apps.users.models import User; User.objects.create_user('grade@example.com', {PASSWORD!r})",
-    )
-    assert created.returncode == 0, created.stderr
+    stack.create_user("grade@example.com", PASSWORD)
     credentials = json.dumps({"email": "grade@example.com", "password": PASSWORD}).encode()
 
     scan = observe(
@@ -129,12 +123,7 @@ def test_a_session_login_sets_host_prefixed_cookies_and_grades_a_plus(stack: Sta
 
 def test_the_session_cookie_authenticates_the_next_request_through_nginx(stack: Stack):
     """The renamed cookie still works end to end: Django reads it back, nginx does not cache it."""
-    stack.manage(
-        "shell",
-        "--no-imports",
-        "-c",
-        f"from apps.users.models import User; User.objects.create_user('again@example.com', {PASSWORD!r})",
-    )
+    stack.create_user("again@example.com", PASSWORD)
     credentials = json.dumps({"email": "again@example.com", "password": PASSWORD}).encode()
     login = stack.request(
         "POST",
