@@ -1,5 +1,6 @@
 import re
 from datetime import datetime, tzinfo
+from functools import cached_property
 from typing import Any
 
 from django.urls import reverse
@@ -73,10 +74,7 @@ class ArticleSerializer(serializers.ModelSerializer[Article]):
         so a field added to Meta.fields without being added here fails it.
         """
         author = article.author
-        # DRF's fields read the current time zone per value; once per serializer is enough.
-        zone = self.__dict__.get("_zone") or self.__dict__.setdefault(
-            "_zone", timezone.get_current_timezone()
-        )
+        zone = self._zone
         return {
             "id": article.pk,
             "title": article.title,
@@ -95,16 +93,20 @@ class ArticleSerializer(serializers.ModelSerializer[Article]):
         """ModelSerializer's own representation: what to_representation must equal."""
         return dict(super().to_representation(article))
 
+    @cached_property
+    def _zone(self) -> tzinfo:
+        # DRF's fields read the current time zone per value; once per serializer is enough.
+        return timezone.get_current_timezone()
+
+    @cached_property
+    def _url_template(self) -> str:
+        # Reversed once per serializer (a list shares one child): the script prefix is per request.
+        return reverse("articles:detail", kwargs={"slug": _SLUG_PLACEHOLDER})
+
     def _detail_url(self, article: Article) -> str:
         if not _PLAIN_SLUG.fullmatch(article.slug):
             return article.get_absolute_url()
-        # Reversed once per serializer (a list shares one child): the script prefix is per request.
-        template = self.__dict__.get("_url_template")
-        if template is None:
-            template = self.__dict__["_url_template"] = reverse(
-                "articles:detail", kwargs={"slug": _SLUG_PLACEHOLDER}
-            )
-        return template.replace(_SLUG_PLACEHOLDER, article.slug)
+        return self._url_template.replace(_SLUG_PLACEHOLDER, article.slug)
 
 
 class ArticleWriteSerializer(serializers.Serializer[Article]):

@@ -122,8 +122,7 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         if cached is not None:
             return HttpResponse(cached, content_type="application/json") if as_json else Response(cached)
         self.cached_count = CachedCount(count_key, count, generation)
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
+        response = super().list(request, *args, **kwargs)
         if not as_json:
             article_cache.write(page_key, response.data, generation)
             return response
