@@ -78,40 +78,33 @@ def stop_process_group(
         os.killpg(process.pid, signal.SIGKILL)
 
 
-@contextmanager
-def redis_server(*extra_args: str) -> Iterator[int]:
-    """A throwaway redis-server configured like a broker's (no persistence, no eviction); its port.
+def start_redis_server(port: int, directory: str, *extra_args: str) -> subprocess.Popen[bytes]:
+    """Start a redis-server configured like a broker's (no persistence, no eviction) on `port`.
 
-    `extra_args` are more redis-server options (`--replicaof 127.0.0.1 <port>`, say).
-
-    It works in a folder of its own: Redis writes dump.rdb into its working directory in some
-    cases (a replica's full sync) even with saving off, and a later server would load that file.
+    In its own process group, working in `directory`: Redis writes dump.rdb into its working
+    directory in some cases (a replica's full sync) even with saving off, and a later server
+    would load that file. Returns at once; the caller waits for the port.
     """
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed; on Debian: apt-get install -y redis-server")
-    port = free_port()
-    directory = tempfile.mkdtemp(prefix="redis-")
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--maxmemory-policy",
-            "noeviction",
-            "--dir",
-            directory,
-            *extra_args,
-        ],
+    return subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--maxmemory-policy", "noeviction", "--dir", directory, *extra_args],
         stdout=subprocess.DEVNULL,
         start_new_session=True,
-    )
+    )  # fmt: skip
+
+
+@contextmanager
+def redis_server(*extra_args: str) -> Iterator[int]:
+    """A throwaway redis-server (see start_redis_server), stopped at the end; yields its port.
+
+    `extra_args` are more redis-server options (`--replicaof 127.0.0.1 <port>`, say).
+    """
+    port = free_port()
+    directory = tempfile.mkdtemp(prefix="redis-")
+    process = start_redis_server(port, directory, *extra_args)
     try:
         wait_until(lambda: _port_open(port), timeout=10, what=f"redis-server on port {port}")
         yield port

@@ -26,7 +26,7 @@ from typing import Any
 from deploy import stack as deploy_stack
 from tests.helpers import free_port
 from tests.postgres_clusters import Cluster, Clusters
-from tests.processes import ROOT, _port_open, manage, stop_process_group, wait_until
+from tests.processes import ROOT, _port_open, manage, start_redis_server, stop_process_group, wait_until
 
 # Longer than any answer the tests expect (a 2 s connect timeout at worst), shorter than gunicorn's
 # 30 s worker timeout: a request that hangs fails the test before gunicorn would kill the worker.
@@ -184,15 +184,7 @@ class RedisServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed; on Debian: apt-get install -y redis-server")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
+        self.process = start_redis_server(self.port, str(self.directory))
         wait_until(lambda: _port_open(self.port), timeout=20, what=f"redis-server on port {self.port}")
 
     def kill(self) -> None:
