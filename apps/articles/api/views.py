@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass
 from functools import cached_property, partial
 from typing import Any, cast
 
+from django.conf import settings
 from django.core.paginator import Paginator as DjangoPaginator
 from django.db.models import QuerySet
 from django.http import HttpResponse, HttpResponseBase
@@ -26,6 +27,7 @@ from apps.articles.api.serializers import (
     AutocompleteResponseSerializer,
 )
 from apps.articles.models import Article
+from apps.core import public_cache
 from apps.core.api.pagination import PageNumberPaginationWithSize
 from apps.users.models import User
 
@@ -115,12 +117,23 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
         # JSON clients get the page as the bytes rendered the first time: a hit costs one cache
         # read, no serialising or rendering. Other formats (the browsable API) render as usual.
+        # An anonymous JSON page that the front layer (apps/core/public_cache.py) will store is
+        # not cached here as well: the front layer answers the next such request before Django.
         as_json = getattr(request.accepted_renderer, "format", None) == "json"
+        cache_page = not (as_json and public_cache.will_store(request))
         page_key = article_cache.key("list.json" if as_json else "list", request.get_full_path())
         count_key = article_cache.key("count", _count_identity(request))
-        generation, (cached, count) = article_cache.read(page_key, count_key)
+        cached = None
+        if cache_page:
+            generation, (cached, count) = article_cache.read(page_key, count_key)
+        else:
+            generation, (count,) = article_cache.read(count_key)
         if cached is not None:
-            return HttpResponse(cached, content_type="application/json") if as_json else Response(cached)
+            return (
+                self._public(HttpResponse(cached, content_type="application/json"))
+                if as_json
+                else Response(cached)
+            )
         self.cached_count = CachedCount(count_key, count, generation)
         response = super().list(request, *args, **kwargs)
         if not as_json:
@@ -129,8 +142,18 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         body = request.accepted_renderer.render(
             response.data, request.accepted_media_type, self.get_renderer_context()
         )
-        article_cache.write(page_key, body, generation)
-        return HttpResponse(body, content_type="application/json")
+        if cache_page:
+            article_cache.write(page_key, body, generation)
+        return self._public(HttpResponse(body, content_type="application/json"))
+
+    def _public(self, response: HttpResponse) -> HttpResponse:
+        """The page is the same for everyone: the front layer may keep it until an article changes."""
+        return public_cache.allow(
+            response,
+            self.request,
+            generation_key=article_cache.GENERATION_KEY,
+            timeout=settings.ARTICLES_CACHE_TIMEOUT,
+        )
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         detail_key = article_cache.key("detail", kwargs["slug"])

@@ -1,0 +1,249 @@
+"""Anonymous GETs of public API pages, answered from Redis in front of Django.
+
+A public page is the same for every anonymous client, yet a Django-level cache hit still pays
+for the whole middleware chain, DRF's dispatch and the view: `make bench` measured a cached
+article list at about a quarter of the bare-WSGI ceiling that way. This WSGI layer, like the
+liveness probe's, answers such a request from Redis before Django is called, with the
+response Django built the first time (its security headers included), in one round trip.
+
+What is stored, and for whom:
+- A view opts a response in with `allow()`, naming the generation key that invalidates it
+  (`apps.articles.cache` replaces its token on any change to an article). Nothing else is
+  ever stored: a response Django did not mark goes out as it came.
+- Only GET requests with no session cookie, no read-your-writes cookie and no Authorization
+  header are looked up or stored; an analytics cookie does not matter. Only 200 responses
+  that set no cookie are stored.
+- The key covers the scheme, the Host, the path and query string, and the Accept header. An
+  entry is stored only after Django answered 200, so the Host was one it allows.
+- Each entry carries the generation it was built under, read in the same round trip as the
+  lookup, before Django ran: a change during the request leaves an entry no one will read.
+- The layer looks a path up only once a view in this process has marked a response for it,
+  so other endpoints (autocomplete, the HTML pages) never pay the round trip.
+
+A hit is counted as the request it is: `request.time.<view>`, `request.status.2xx` and the
+Munin request counters, plus `request.public_cache.hit`. DRF's anonymous throttle does not see
+hits; nginx's `limit_req` still does. With the cache down or not Redis, every request goes to
+Django, which degrades to uncached answers as it does without this layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpResponse
+
+from apps.core import metrics, monitoring
+from apps.core.db_router import RECENT_WRITE_COOKIE
+from apps.core.request_id import REQUEST_ID_HEADER, request_id_from_header
+
+logger = logging.getLogger(__name__)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+ENVIRON_KEY = "keel.public_cache"
+# A bound on the paths a process remembers, so a crawler walking every detail page cannot grow it.
+MAX_PATHS = 2_000
+# Per-request headers: never replayed from an entry.
+_UNSTORED_HEADERS = {REQUEST_ID_HEADER.lower(), "date", "server"}
+
+
+@dataclass(frozen=True)
+class Marker:
+    """What `allow()` attaches to a response: the view's name and what invalidates the entry."""
+
+    view_name: str
+    generation_key: str
+    timeout: int
+
+
+@dataclass
+class Lookup:
+    """One eligible request's lookup, kept in the WSGI environ for the view and for storing."""
+
+    key: str
+    generation_key: str | None
+    generation: bytes | None
+
+
+_paths: dict[str, str] = {}  # path -> generation key (the Redis key, prefix included)
+_paths_lock = threading.Lock()
+
+
+def _redis() -> Any | None:
+    """The cache's raw Redis client, or None when the cache is not django-redis."""
+    if not settings.CACHES["default"]["BACKEND"].startswith("django_redis."):
+        return None
+    from django_redis import get_redis_connection
+
+    return get_redis_connection("default")
+
+
+def redis_key(name: str) -> str:
+    """The Redis key django-redis uses for cache key `name` (prefix and version included)."""
+    from django.core.cache import cache
+
+    return str(cache.make_key(name))
+
+
+def _cookie_names() -> tuple[str, ...]:
+    return (f"{settings.SESSION_COOKIE_NAME}=", f"{RECENT_WRITE_COOKIE}=")
+
+
+def _eligible(environ: dict[str, Any]) -> bool:
+    if environ.get("REQUEST_METHOD") != "GET" or "HTTP_AUTHORIZATION" in environ:
+        return False
+    cookies = environ.get("HTTP_COOKIE", "")
+    # A substring test may bypass the cache for a cookie that only contains the name: harmless.
+    return not (cookies and any(name in cookies for name in _cookie_names()))
+
+
+def _entry_key(environ: dict[str, Any], path: str) -> str:
+    identity = "\n".join(
+        (
+            environ.get("wsgi.url_scheme", ""),
+            environ.get("HTTP_X_FORWARDED_PROTO", ""),
+            environ.get("HTTP_HOST", ""),
+            environ.get("HTTP_X_FORWARDED_HOST", ""),
+            path,
+            environ.get("QUERY_STRING", ""),
+            environ.get("HTTP_ACCEPT", ""),
+        )
+    )
+    digest = hashlib.blake2b(identity.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    return redis_key(f"public:{digest}")
+
+
+def allow(response: HttpResponse, request: Any, *, generation_key: str, timeout: int) -> HttpResponse:
+    """Let the front layer store `response` for anonymous GETs of this URL until `generation_key` changes.
+
+    `generation_key` is a cache key name (as given to Django's cache). Call only for a response
+    that is the same for every anonymous client.
+    """
+    match = getattr(request, "resolver_match", None)
+    view_name = match.view_name if match is not None and match.view_name else "unresolved"
+    response.public_cache = Marker(view_name, redis_key(generation_key), timeout)  # type: ignore[attr-defined]
+    return response
+
+
+def will_store(request: Any) -> bool:
+    """Whether the front layer looked this request up and will store an allowed 200 response.
+
+    A view that caches the same page itself can skip that for such a request.
+    """
+    lookup = getattr(request, "META", {}).get(ENVIRON_KEY)
+    return isinstance(lookup, Lookup) and lookup.generation is not None
+
+
+def _remember(path: str, generation_key: str) -> None:
+    if path in _paths or len(_paths) >= MAX_PATHS:
+        return
+    with _paths_lock:
+        _paths[path] = generation_key
+
+
+def _serve(
+    entry: tuple[str, bytes, str, list[tuple[str, str]], bytes],
+    environ: dict[str, Any],
+    start_response: Callable[..., Any],
+    started: float,
+) -> Iterable[bytes]:
+    view_name, body = entry[2], entry[4]
+    request_id = request_id_from_header(environ.get("HTTP_X_REQUEST_ID"))
+    start_response("200 OK", [*entry[3], (REQUEST_ID_HEADER, request_id)])
+    milliseconds = (time.perf_counter() - started) * 1000
+    status_class = "2xx"
+    with metrics.batch():
+        metrics.timing(f"request.time.{metrics.metric_segment(view_name)}", milliseconds)
+        metrics.incr(f"request.status.{status_class}")
+        metrics.incr("request.public_cache.hit")
+    monitoring.count_request(status_class=status_class, milliseconds=milliseconds)
+    return [body]
+
+
+def _store(
+    client: Any, lookup: Lookup, marker: Marker, status: str, headers: list[tuple[str, str]], body: bytes
+) -> None:
+    if not status.startswith("200 ") or marker.generation_key != lookup.generation_key:
+        return
+    if any(name.lower() == "set-cookie" for name, _ in headers):
+        return
+    kept = [(name, value) for name, value in headers if name.lower() not in _UNSTORED_HEADERS]
+    entry = (marker.generation_key, lookup.generation, marker.view_name, kept, body)
+    try:
+        client.set(lookup.key, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL), ex=marker.timeout)
+    except Exception as error:  # a page that cannot be stored only costs the next request a miss
+        logger.warning("could not store a public response in the cache: %s", error)
+
+
+def _mget(client: Any, *keys: str) -> list[bytes | None]:
+    """MGET on a connection of the client's pool, without the client's per-command machinery.
+
+    Every hit pays this round trip; redis-py's retry and instrumentation wrappers measured about a
+    fifth of its CPU time. A connection that failed is dropped, not handed back for reuse.
+    """
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_command("MGET", *keys)
+        values: list[bytes | None] = connection.read_response()
+    except BaseException:
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
+    return values
+
+
+def with_public_cache(app: WSGIApp) -> WSGIApp:
+    """`app`, with anonymous GETs of pages a view allowed answered from Redis before it is called."""
+    client_holder: list[Any] = []
+
+    def client() -> Any | None:
+        if not client_holder:
+            client_holder.append(_redis())
+        return client_holder[0]
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        generation_key = _paths.get(path)
+        if not _eligible(environ):
+            return app(environ, start_response)
+        redis = client()
+        if redis is None:
+            return app(environ, start_response)
+        started = time.perf_counter()
+        lookup = Lookup(_entry_key(environ, path), generation_key, None)
+        if generation_key is not None:
+            try:
+                raw_entry, lookup.generation = _mget(redis, lookup.key, generation_key)
+            except Exception:
+                # Redis down: Django answers, and the cache's own log line reports the outage.
+                return app(environ, start_response)
+            if raw_entry is not None and lookup.generation is not None:
+                entry = pickle.loads(raw_entry)  # noqa: S301 - written by this module to our own Redis
+                if entry[0] == generation_key and entry[1] == lookup.generation:
+                    return _serve(entry, environ, start_response, started)
+            metrics.incr("request.public_cache.miss")
+        environ[ENVIRON_KEY] = lookup
+        answer: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answer["status"], answer["headers"] = status, headers
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        result = app(environ, capture)
+        marker = getattr(result, "public_cache", None)
+        if isinstance(marker, Marker) and isinstance(result, HttpResponse) and "status" in answer:
+            _remember(path, marker.generation_key)
+            if lookup.generation_key is not None and lookup.generation is not None:
+                _store(redis, lookup, marker, answer["status"], answer["headers"], result.content)
+        return result
+
+    return application

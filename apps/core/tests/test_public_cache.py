@@ -1,0 +1,219 @@
+"""Anonymous reads of public API pages, answered from Redis in front of Django (the WSGI layer)."""
+
+import io
+import json
+import pickle
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.urls import reverse
+
+from apps.articles import services
+from apps.articles.tests.factories import ArticleFactory
+from apps.core import public_cache
+from apps.core.db_router import RECENT_WRITE_COOKIE
+from tests.helpers import closed_port
+
+pytestmark = pytest.mark.django_db
+
+
+class Front:
+    """The app gunicorn serves, minus the liveness probe: the front layer around Django."""
+
+    def __init__(self) -> None:
+        self.application = public_cache.with_public_cache(WSGIHandler())
+        self.django_requests = 0
+
+    def count(self, **kwargs: Any) -> None:
+        self.django_requests += 1
+
+    def get(self, path: str, **headers: str) -> tuple[str, dict[str, str], bytes]:
+        path, _, query = path.partition("?")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "SERVER_NAME": "testserver",
+            "SERVER_PORT": "80",
+            "HTTP_HOST": "testserver",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.errors": io.StringIO(),
+            "wsgi.url_scheme": "http",
+            **headers,
+        }
+        answer: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            answer["status"], answer["headers"] = status, dict(headers)
+
+        result = self.application(environ, start_response)
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()  # Django's request_finished, as a WSGI server would call it
+        return answer["status"], answer["headers"], body
+
+
+@pytest.fixture
+def front() -> Iterator[Front]:
+    public_cache._paths.clear()  # what a fresh worker knows
+    app = Front()
+    # As Django's test client does: the test's transaction must survive the end of a request.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    request_started.connect(app.count)
+    try:
+        yield app
+    finally:
+        request_started.disconnect(app.count)
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+        public_cache._paths.clear()
+
+
+LIST = "/api/v1/articles/"
+
+
+def _warm(front: Front, path: str = LIST, **headers: str) -> bytes:
+    """The first request teaches the process the path, the second stores the page."""
+    front.get(path, **headers)
+    status, _, body = front.get(path, **headers)
+    assert status == "200 OK"
+    return body
+
+
+def test_a_repeated_anonymous_list_request_is_answered_without_django(front):
+    ArticleFactory.create_batch(3, published=True)
+    body = _warm(front)
+    before = front.django_requests
+
+    status, headers, cached = front.get(LIST, HTTP_COOKIE="_ga=GA1.2.3; theme=dark")
+
+    assert front.django_requests == before
+    assert status == "200 OK"
+    assert cached == body
+    assert len(json.loads(cached)["results"]) == 3
+    assert headers["Content-Type"] == "application/json"
+
+
+def test_a_hit_carries_djangos_headers_and_its_own_request_id(front):
+    ArticleFactory(published=True)
+    front.get(LIST)
+    _, from_django, _ = front.get(LIST)
+
+    _, from_cache, _ = front.get(LIST, HTTP_X_REQUEST_ID="client-chosen-7")
+
+    assert from_cache["X-Request-ID"] == "client-chosen-7"
+    del from_cache["X-Request-ID"], from_django["X-Request-ID"]
+    assert from_cache == from_django
+    assert "Content-Security-Policy" in from_cache
+    assert from_cache["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_change_to_an_article_is_visible_on_the_next_anonymous_request(
+    front, django_capture_on_commit_callbacks
+):
+    article = ArticleFactory(published=True, title="Before")
+    _warm(front)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.article_update(article=article, title="After")
+    before = front.django_requests
+    _, _, body = front.get(LIST)
+
+    assert front.django_requests == before + 1
+    assert json.loads(body)["results"][0]["title"] == "After"
+
+
+@pytest.mark.parametrize(
+    ("session_cookie", "headers"),
+    [
+        ("sessionid", {"HTTP_COOKIE": "sessionid=abc"}),
+        ("__Host-sessionid", {"HTTP_COOKIE": "theme=dark; __Host-sessionid=abc"}),
+        ("sessionid", {"HTTP_COOKIE": f"{RECENT_WRITE_COOKIE}=1"}),
+        ("sessionid", {"HTTP_AUTHORIZATION": "Token abc"}),
+    ],
+    ids=["session", "production session name", "read-your-writes", "authorization"],
+)
+def test_a_client_that_may_be_signed_in_always_reaches_django(front, settings, session_cookie, headers):
+    settings.SESSION_COOKIE_NAME = session_cookie
+    ArticleFactory(published=True)
+    _warm(front)
+    before = front.django_requests
+
+    front.get(LIST, **headers)
+
+    assert front.django_requests == before + 1
+
+
+def test_another_accept_header_gets_its_own_answer(front):
+    ArticleFactory(published=True)
+    _warm(front)
+    before = front.django_requests
+
+    status, headers, _ = front.get(LIST, HTTP_ACCEPT="text/html")
+
+    assert front.django_requests == before + 1
+    assert status == "200 OK"
+    assert headers["Content-Type"].startswith("text/html")
+
+
+def test_endpoints_no_view_allowed_are_never_looked_up(front, django_assert_num_queries):
+    ArticleFactory(published=True, title="Zebra crossing")
+    path = f"{reverse('v1:articles:article-autocomplete')}?q=zeb"
+    for _ in range(3):
+        front.get(path)
+    assert front.django_requests == 3
+    assert path.split("?")[0] not in public_cache._paths
+
+
+def test_with_redis_down_django_answers_every_request(front, settings):
+    ArticleFactory.create_batch(2, published=True)
+    settings.CACHES = {
+        "default": {
+            **settings.CACHES["default"],
+            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+        }
+    }
+    down = Front()
+    request_started.connect(down.count)
+    try:
+        for _ in range(3):
+            status, _, body = down.get(LIST)
+            assert status == "200 OK"
+            assert len(json.loads(body)["results"]) == 2
+        assert down.django_requests == 3
+    finally:
+        request_started.disconnect(down.count)
+
+
+def test_a_response_that_sets_a_cookie_is_not_stored(front):
+    lookup = public_cache.Lookup(public_cache.redis_key("public:test"), "gen-key", b"g1")
+    marker = public_cache.Marker("v1:articles:article-list", "gen-key", 60)
+    client = public_cache._redis()
+
+    public_cache._store(client, lookup, marker, "200 OK", [("Set-Cookie", "a=1")], b"{}")
+    assert client.get(lookup.key) is None
+
+    public_cache._store(client, lookup, marker, "200 OK", [("Content-Type", "application/json")], b"{}")
+    assert pickle.loads(client.get(lookup.key))[4] == b"{}"  # noqa: S301
+
+
+def test_a_hit_is_counted_as_the_request_it_is(front, statsd_listener):
+    ArticleFactory(published=True)
+    _warm(front)
+    statsd_listener.wait_for(lambda names: "keel.request.status.2xx" in names)
+    statsd_listener.clear()
+
+    front.get(LIST)
+
+    names = statsd_listener.wait_for(lambda names: "keel.request.public_cache.hit" in names)
+    assert {"keel.request.time.v1_articles_article-list", "keel.request.status.2xx"} <= names
+    assert front.django_requests == 2
