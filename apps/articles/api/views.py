@@ -81,6 +81,20 @@ def _count_identity(request: Request) -> str:
     )
 
 
+_LIST_PARAMETERS = frozenset(ArticleListQuerySerializer().fields)
+_LIST_DEFAULTS = {"ordering": "-published_at"}
+
+
+def _list_filters(request: Request) -> dict[str, Any]:
+    """The list's validated filters. Most requests send none (page and page_size belong to the
+    paginator): they skip building a DRF serializer, about 0.2 ms of CPU per uncached page."""
+    if _LIST_PARAMETERS.isdisjoint(request.query_params):
+        return dict(_LIST_DEFAULTS)
+    query = ArticleListQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return dict(query.validated_data)
+
+
 def _user(request: Request) -> User | None:
     return request.user if isinstance(request.user, User) else None
 
@@ -94,9 +108,7 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_queryset(self) -> QuerySet[Article]:
         if self.action == "list":
-            query = ArticleListQuerySerializer(data=self.request.query_params)
-            query.is_valid(raise_exception=True)
-            filters = query.validated_data
+            filters = _list_filters(self.request)
             return selectors.article_list_published(
                 author_id=filters.get("author"),
                 published_after=filters.get("published_after"),
