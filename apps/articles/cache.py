@@ -18,6 +18,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
+from apps.core import public_cache
+
 GENERATION_KEY = "articles:generation"
 
 
@@ -59,3 +61,6 @@ def write(name: str, value: Any, generation: str | None) -> None:
 
 def invalidate() -> None:
     cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+    # The front layer's copies in this process; other processes drop theirs within
+    # PUBLIC_CACHE_LOCAL_SECONDS (apps/core/public_cache.py).
+    public_cache.forget_local()

@@ -19,6 +19,13 @@ What is stored, and for whom:
   lookup, before Django ran: a change during the request leaves an entry no one will read.
 - The layer looks a path up only once a view in this process has marked a response for it,
   so other endpoints (autocomplete, the HTML pages) never pay the round trip.
+- Each process keeps a copy of the entries it served (at most MAX_LOCAL_ENTRIES) and answers
+  from it, without Redis, for PUBLIC_CACHE_LOCAL_SECONDS after Redis last confirmed the entry
+  current: an anonymous reader may see a page up to that long after a change, as nginx's
+  micro-cache (NGINX_MICROCACHE_TTL, the same 1 s by default) already allows for clients without
+  cookies. The process that made the change drops its copies at once (`forget_local`). 0 turns
+  the copies off: every hit then checks the generation in Redis, and no reader ever sees a page
+  from before a change once it is committed and invalidated.
 
 A hit is counted as the request it is: `request.time.<view>`, `request.status.2xx` and the
 Munin request counters, plus `request.public_cache.hit`. DRF's anonymous throttle does not see
@@ -54,6 +61,10 @@ MAX_PATHS = 2_000
 _UNSTORED_HEADERS = {REQUEST_ID_HEADER.lower(), "date", "server"}
 
 
+# (generation key, generation, view name, headers, body), as stored in Redis.
+Entry = tuple[str, bytes, str, list[tuple[str, str]], bytes]
+
+
 @dataclass(frozen=True)
 class Marker:
     """What `allow()` attaches to a response: the view's name and what invalidates the entry."""
@@ -74,6 +85,27 @@ class Lookup:
 
 _paths: dict[str, str] = {}  # path -> generation key (the Redis key, prefix included)
 _paths_lock = threading.Lock()
+
+# Per process: entry key -> (when Redis last confirmed it current, the entry).
+MAX_LOCAL_ENTRIES = 256
+MAX_LOCAL_BYTES = 1_000_000  # a larger page is served from Redis every time
+_local: dict[str, tuple[float, Entry]] = {}
+_local_lock = threading.Lock()
+
+
+def forget_local() -> None:
+    """Drop this process's copies: its own readers see a change it just made at once."""
+    with _local_lock:
+        _local.clear()
+
+
+def _hold(key: str, entry: Entry) -> None:
+    if len(entry[4]) > MAX_LOCAL_BYTES:
+        return
+    with _local_lock:
+        if key not in _local and len(_local) >= MAX_LOCAL_ENTRIES:
+            del _local[next(iter(_local))]  # the oldest: dicts keep insertion order
+        _local[key] = (time.monotonic(), entry)
 
 
 def _redis() -> Any | None:
@@ -149,7 +181,7 @@ def _remember(path: str, generation_key: str) -> None:
 
 
 def _serve(
-    entry: tuple[str, bytes, str, list[tuple[str, str]], bytes],
+    entry: Entry,
     environ: dict[str, Any],
     start_response: Callable[..., Any],
     started: float,
@@ -221,6 +253,10 @@ def with_public_cache(app: WSGIApp) -> WSGIApp:
         started = time.perf_counter()
         lookup = Lookup(_entry_key(environ, path), generation_key, None)
         if generation_key is not None:
+            local_seconds = settings.PUBLIC_CACHE_LOCAL_SECONDS
+            held = _local.get(lookup.key) if local_seconds > 0 else None
+            if held is not None and time.monotonic() - held[0] < local_seconds:
+                return _serve(held[1], environ, start_response, started)
             try:
                 raw_entry, lookup.generation = _mget(redis, lookup.key, generation_key)
             except Exception:
@@ -229,6 +265,8 @@ def with_public_cache(app: WSGIApp) -> WSGIApp:
             if raw_entry is not None and lookup.generation is not None:
                 entry = pickle.loads(raw_entry)  # noqa: S301 - written by this module to our own Redis
                 if entry[0] == generation_key and entry[1] == lookup.generation:
+                    if local_seconds > 0:
+                        _hold(lookup.key, entry)
                     return _serve(entry, environ, start_response, started)
             metrics.incr("request.public_cache.miss")
         environ[ENVIRON_KEY] = lookup

@@ -1,17 +1,20 @@
-"""Anonymous reads of public API pages, answered from Redis in front of Django (the WSGI layer)."""
+"""The article list behind the front layer (apps/core/public_cache.py): anonymous reads from Redis."""
 
 import io
 import json
 import pickle
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.urls import reverse
 
+from apps.articles import cache as article_cache
 from apps.articles import services
 from apps.articles.tests.factories import ArticleFactory
 from apps.core import public_cache
@@ -64,6 +67,7 @@ class Front:
 @pytest.fixture
 def front() -> Iterator[Front]:
     public_cache._paths.clear()  # what a fresh worker knows
+    public_cache.forget_local()
     app = Front()
     # As Django's test client does: the test's transaction must survive the end of a request.
     request_started.disconnect(close_old_connections)
@@ -76,6 +80,7 @@ def front() -> Iterator[Front]:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
         public_cache._paths.clear()
+        public_cache.forget_local()
 
 
 LIST = "/api/v1/articles/"
@@ -217,3 +222,49 @@ def test_a_hit_is_counted_as_the_request_it_is(front, statsd_listener):
     names = statsd_listener.wait_for(lambda names: "keel.request.public_cache.hit" in names)
     assert {"keel.request.time.v1_articles_article-list", "keel.request.status.2xx"} <= names
     assert front.django_requests == 2
+
+
+def _entry_keys() -> list[bytes]:
+    return list(public_cache._redis().scan_iter(match=public_cache.redis_key("public:*")))
+
+
+def test_a_process_answers_from_its_own_copy_until_redis_must_confirm_it_again(front, settings):
+    settings.PUBLIC_CACHE_LOCAL_SECONDS = 0.3
+    ArticleFactory(published=True)
+    body = _warm(front)
+    front.get(LIST)  # a hit from Redis, which confirms the entry and leaves a copy here
+    public_cache._redis().delete(*_entry_keys())
+    before = front.django_requests
+
+    assert front.get(LIST)[2] == body  # from the copy: Redis no longer has the entry
+    assert front.django_requests == before
+    time.sleep(0.35)
+    front.get(LIST)  # the copy is too old: Redis is asked, has nothing, Django answers
+    assert front.django_requests == before + 1
+
+
+def test_with_no_local_copies_every_hit_asks_redis(front, settings):
+    settings.PUBLIC_CACHE_LOCAL_SECONDS = 0
+    ArticleFactory(published=True)
+    _warm(front)
+    front.get(LIST)
+    public_cache._redis().delete(*_entry_keys())
+    before = front.django_requests
+
+    front.get(LIST)
+
+    assert front.django_requests == before + 1
+
+
+def test_a_change_made_in_another_process_shows_within_the_local_window(front, settings):
+    settings.PUBLIC_CACHE_LOCAL_SECONDS = 0.3
+    article = ArticleFactory(published=True, title="Before")
+    _warm(front)
+    front.get(LIST)
+    # Another process's change: the row and the generation change, this process's copies stay.
+    type(article).objects.filter(pk=article.pk).update(title="After")
+    cache.set(article_cache.GENERATION_KEY, "another-process", timeout=None)
+
+    assert json.loads(front.get(LIST)[2])["results"][0]["title"] == "Before"
+    time.sleep(0.35)
+    assert json.loads(front.get(LIST)[2])["results"][0]["title"] == "After"
