@@ -158,6 +158,11 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             article_cache.write(page_key, body, generation)
         return self._public(HttpResponse(body, content_type="application/json"))
 
+    def _public_if_json(self, response: Response) -> Response:
+        if getattr(self.request.accepted_renderer, "format", None) == "json":
+            self._public(response)
+        return response
+
     def _public(self, response: HttpResponse) -> HttpResponse:
         """The page is the same for everyone: the front layer may keep it until an article changes."""
         return public_cache.allow(
@@ -171,12 +176,13 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         detail_key = article_cache.key("detail", kwargs["slug"])
         generation, (cached,) = article_cache.read(detail_key)
         if cached is not None:
-            return Response(cached)
+            return self._public_if_json(Response(cached))
         article = self.get_object()
         data = self.get_serializer(article).data
-        if article.is_published:
-            article_cache.write(detail_key, data, generation)
-        return Response(data)
+        if not article.is_published:
+            return Response(data)  # the author's own draft: never cached
+        article_cache.write(detail_key, data, generation)
+        return self._public_if_json(Response(data))
 
     @extend_schema(request=ArticleWriteSerializer, responses={201: ArticleSerializer})
     def create(self, request: Request) -> Response:

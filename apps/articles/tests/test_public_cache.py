@@ -268,3 +268,19 @@ def test_a_change_made_in_another_process_shows_within_the_local_window(front, s
     assert json.loads(front.get(LIST)[2])["results"][0]["title"] == "Before"
     time.sleep(0.35)
     assert json.loads(front.get(LIST)[2])["results"][0]["title"] == "After"
+
+
+def test_a_published_article_is_answered_without_django_and_a_draft_never_is(front):
+    published = ArticleFactory(published=True)
+    draft = ArticleFactory()
+    path = reverse("v1:articles:article-detail", kwargs={"slug": published.slug})
+    body = _warm(front, path)
+    before = front.django_requests
+
+    assert front.get(path)[2] == body
+    assert front.django_requests == before
+
+    draft_path = reverse("v1:articles:article-detail", kwargs={"slug": draft.slug})
+    statuses = [front.get(draft_path)[0] for _ in range(3)]
+    assert statuses == ["404 Not Found"] * 3
+    assert front.django_requests == before + 3
