@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -17,6 +19,23 @@ class ArticleAdmin(admin.ModelAdmin):
     readonly_fields = ["published_at", "author_notified_at", "created_at", "updated_at"]
     date_hierarchy = "published_at"
     actions = ["publish", "unpublish"]
+
+    # The change form and deletes save through the ORM, not the services: they still owe the
+    # follow-up work (cached pages, the autocomplete index).
+    def save_model(self, request: HttpRequest, obj: Article, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.article_changed_elsewhere(article_id=obj.pk)
+
+    def delete_model(self, request: HttpRequest, obj: Article) -> None:
+        article_id = obj.pk
+        super().delete_model(request, obj)
+        services.article_changed_elsewhere(article_id=article_id)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
+        article_ids = list(queryset.values_list("pk", flat=True))
+        super().delete_queryset(request, queryset)
+        for article_id in article_ids:
+            services.article_changed_elsewhere(article_id=article_id)
 
     @admin.action(description="Publish the selected articles now")
     def publish(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:

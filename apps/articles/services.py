@@ -35,6 +35,17 @@ def _after_change(article_id: int, *, published_now: bool = False) -> None:
         enqueue(tasks.notify_author_published, article_id)
 
 
+def article_changed_elsewhere(*, article_id: int) -> None:
+    """The follow-up work for a change saved outside these services (the admin's change form)."""
+    _after_change(article_id)
+
+
+def author_renamed(*, author_id: int) -> None:
+    """Cached pages show authors' names: a rename invalidates them once the change is committed."""
+    if Article.objects.filter(author_id=author_id).exists():
+        transaction.on_commit(article_cache.invalidate)
+
+
 @transaction.atomic
 def article_create(*, author: User, title: str, body: str = "", slug: str | None = None) -> Article:
     """Create a draft. Without a slug, one is made from the title and kept unique."""

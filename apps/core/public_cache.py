@@ -19,7 +19,7 @@ What is stored, and for whom:
   lookup, before Django ran: a change during the request leaves an entry no one will read.
 - The layer looks a path up only once a view in this process has marked a response for it,
   so other endpoints (autocomplete, the HTML pages) never pay the round trip.
-- Each process keeps a copy of the entries it served (at most MAX_LOCAL_ENTRIES) and answers
+- Each process keeps a copy of the entries it served (MAX_LOCAL_ENTRIES, MAX_LOCAL_BYTES) and answers
   from it, without Redis, for PUBLIC_CACHE_LOCAL_SECONDS after Redis last confirmed the entry
   current: an anonymous reader may see a page up to that long after a change, as nginx's
   micro-cache (NGINX_MICROCACHE_TTL, the same 1 s by default) already allows for clients without
@@ -55,6 +55,11 @@ logger = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ENVIRON_KEY = "keel.public_cache"
+# Part of every entry's key: change it with the entry's layout, so a deploy never reads the old one.
+ENTRY_FORMAT = "v1"
+# After a failed lookup, Django answers alone for this long before Redis is tried again.
+REDIS_RETRY_SECONDS = 5.0
+_down_until = [0.0]
 # A bound on the paths a process remembers, so a crawler walking every detail page cannot grow it.
 MAX_PATHS = 2_000
 # Per-request headers: never replayed from an entry.
@@ -86,26 +91,44 @@ class Lookup:
 _paths: dict[str, str] = {}  # path -> generation key (the Redis key, prefix included)
 _paths_lock = threading.Lock()
 
-# Per process: entry key -> (when Redis last confirmed it current, the entry).
+# Per process: entry key -> (when Redis last confirmed it current, the entry). Bounded in
+# entries and in bytes, so a client inventing query strings cannot grow a worker.
 MAX_LOCAL_ENTRIES = 256
-MAX_LOCAL_BYTES = 1_000_000  # a larger page is served from Redis every time
+MAX_LOCAL_BYTES = 16_000_000
+MAX_LOCAL_ENTRY_BYTES = 1_000_000  # a larger page is served from Redis every time
 _local: dict[str, tuple[float, Entry]] = {}
+_local_bytes = 0
+# Bumped by forget_local(): a copy confirmed before the bump must not be kept after it.
+_local_epoch = 0
 _local_lock = threading.Lock()
 
 
 def forget_local() -> None:
     """Drop this process's copies: its own readers see a change it just made at once."""
+    global _local_bytes, _local_epoch
     with _local_lock:
         _local.clear()
+        _local_bytes = 0
+        _local_epoch += 1
 
 
-def _hold(key: str, entry: Entry) -> None:
-    if len(entry[4]) > MAX_LOCAL_BYTES:
+def _hold(key: str, entry: Entry, confirmed_at: float, epoch: int) -> None:
+    """Keep a copy of `entry`, which Redis confirmed current at `confirmed_at`, in epoch `epoch`."""
+    global _local_bytes
+    size = len(entry[4])
+    if size > MAX_LOCAL_ENTRY_BYTES:
         return
     with _local_lock:
-        if key not in _local and len(_local) >= MAX_LOCAL_ENTRIES:
-            del _local[next(iter(_local))]  # the oldest: dicts keep insertion order
-        _local[key] = (time.monotonic(), entry)
+        if epoch != _local_epoch:
+            return  # a change in this process since the MGET: the entry may be from before it
+        previous = _local.pop(key, None)
+        if previous is not None:
+            _local_bytes -= len(previous[1][4])
+        while _local and (len(_local) >= MAX_LOCAL_ENTRIES or _local_bytes + size > MAX_LOCAL_BYTES):
+            _, oldest = _local.pop(next(iter(_local)))  # the oldest: dicts keep insertion order
+            _local_bytes -= len(oldest[4])
+        _local[key] = (confirmed_at, entry)
+        _local_bytes += size
 
 
 def _redis() -> Any | None:
@@ -149,7 +172,7 @@ def _entry_key(environ: dict[str, Any], path: str) -> str:
         )
     )
     digest = hashlib.blake2b(identity.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
-    return redis_key(f"public:{digest}")
+    return redis_key(f"public:{ENTRY_FORMAT}:{digest}")
 
 
 def allow(response: HttpResponse, request: Any, *, generation_key: str, timeout: int) -> HttpResponse:
@@ -158,6 +181,11 @@ def allow(response: HttpResponse, request: Any, *, generation_key: str, timeout:
     `generation_key` is a cache key name (as given to Django's cache). Call only for a response
     that is the same for every anonymous client.
     """
+    # The front layer only stores for requests it judged anonymous from their cookies and headers;
+    # this is the second check, by what Django's and DRF's authentication concluded.
+    user = getattr(request, "user", None)
+    if (user is not None and user.is_authenticated) or getattr(request, "auth", None) is not None:
+        return response
     match = getattr(request, "resolver_match", None)
     view_name = match.view_name if match is not None and match.view_name else "unresolved"
     response.public_cache = Marker(view_name, redis_key(generation_key), timeout)  # type: ignore[attr-defined]
@@ -218,7 +246,8 @@ def _mget(client: Any, *keys: str) -> list[bytes | None]:
     """MGET on a connection of the client's pool, without the client's per-command machinery.
 
     Every hit pays this round trip; redis-py's retry and instrumentation wrappers measured about a
-    fifth of its CPU time. A connection that failed is dropped, not handed back for reuse.
+    fifth of its CPU time. A connection that failed is disconnected before it goes back to the
+    pool, which reconnects it on its next use.
     """
     pool = client.connection_pool
     connection = pool.get_connection()
@@ -231,6 +260,20 @@ def _mget(client: Any, *keys: str) -> list[bytes | None]:
     finally:
         pool.release(connection)
     return values
+
+
+def _load(raw: bytes | None) -> Entry | None:
+    """An entry as stored by `_store`, or None for anything else (an older format, a bad value)."""
+    if raw is None:
+        return None
+    try:
+        entry = pickle.loads(raw)  # noqa: S301 - written by this module to our own Redis
+    except Exception as error:
+        logger.warning("ignored a public cache entry that does not load: %s", error)
+        return None
+    if isinstance(entry, tuple) and len(entry) == 5 and isinstance(entry[4], bytes):
+        return entry
+    return None
 
 
 def with_public_cache(app: WSGIApp) -> WSGIApp:
@@ -257,17 +300,22 @@ def with_public_cache(app: WSGIApp) -> WSGIApp:
             held = _local.get(lookup.key) if local_seconds > 0 else None
             if held is not None and time.monotonic() - held[0] < local_seconds:
                 return _serve(held[1], environ, start_response, started)
+            if time.monotonic() < _down_until[0]:
+                return app(environ, start_response)
+            confirmed_at, epoch = time.monotonic(), _local_epoch
             try:
                 raw_entry, lookup.generation = _mget(redis, lookup.key, generation_key)
-            except Exception:
-                # Redis down: Django answers, and the cache's own log line reports the outage.
+            except Exception as error:
+                # Redis down: Django answers, without this layer, for a few seconds, so a
+                # dead server costs no request its connect timeout twice.
+                _down_until[0] = time.monotonic() + REDIS_RETRY_SECONDS
+                logger.warning("public cache off for %s s: Redis failed (%s)", REDIS_RETRY_SECONDS, error)
                 return app(environ, start_response)
-            if raw_entry is not None and lookup.generation is not None:
-                entry = pickle.loads(raw_entry)  # noqa: S301 - written by this module to our own Redis
-                if entry[0] == generation_key and entry[1] == lookup.generation:
-                    if local_seconds > 0:
-                        _hold(lookup.key, entry)
-                    return _serve(entry, environ, start_response, started)
+            entry = _load(raw_entry) if lookup.generation is not None else None
+            if entry is not None and entry[0] == generation_key and entry[1] == lookup.generation:
+                if local_seconds > 0:
+                    _hold(lookup.key, entry, confirmed_at, epoch)
+                return _serve(entry, environ, start_response, started)
             metrics.incr("request.public_cache.miss")
         environ[ENVIRON_KEY] = lookup
         answer: dict[str, Any] = {}

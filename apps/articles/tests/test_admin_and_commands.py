@@ -46,3 +46,35 @@ def test_seed_demo_creates_the_requested_users_and_articles(capsys):
     output = capsys.readouterr()
     assert "Created 5 user(s) and 250 article(s)." in output.out
     assert "Articles [" in output.err  # the progress bar
+
+
+def test_an_edit_on_the_admin_change_form_is_visible_on_the_next_public_read(
+    admin_client_logged_in, client, django_capture_on_commit_callbacks
+):
+    article = ArticleFactory(published=True, title="Before")
+    public_list = reverse("v1:articles:article-list")
+    assert client.get(public_list).json()["results"][0]["title"] == "Before"  # now cached
+
+    change = reverse("admin:articles_article_change", args=[article.pk])
+    form = admin_client_logged_in.get(change).context["adminform"].form
+    data = {name: form[name].value() or "" for name in form.fields}
+    data.update(title="After", author=article.author_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client_logged_in.post(change, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    admin_client_logged_in.logout()
+    assert client.get(public_list).json()["results"][0]["title"] == "After"
+
+
+def test_an_authors_new_name_is_visible_on_the_next_public_read(client, django_capture_on_commit_callbacks):
+    article = ArticleFactory(published=True)
+    public_list = reverse("v1:articles:article-list")
+    client.get(public_list)  # now cached
+    author = article.author
+
+    with django_capture_on_commit_callbacks(execute=True):
+        author.first_name, author.last_name = "Ada", "Lovelace"
+        author.save()
+
+    assert client.get(public_list).json()["results"][0]["author"]["name"] == "Ada Lovelace"

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.http import HttpResponse
 from django.urls import reverse
 
 from apps.articles import cache as article_cache
@@ -19,6 +21,7 @@ from apps.articles import services
 from apps.articles.tests.factories import ArticleFactory
 from apps.core import public_cache
 from apps.core.db_router import RECENT_WRITE_COOKIE
+from apps.users.tests.factories import UserFactory
 from tests.helpers import closed_port
 
 pytestmark = pytest.mark.django_db
@@ -68,6 +71,7 @@ class Front:
 def front() -> Iterator[Front]:
     public_cache._paths.clear()  # what a fresh worker knows
     public_cache.forget_local()
+    public_cache._down_until[0] = 0.0
     app = Front()
     # As Django's test client does: the test's transaction must survive the end of a request.
     request_started.disconnect(close_old_connections)
@@ -81,6 +85,7 @@ def front() -> Iterator[Front]:
         request_finished.connect(close_old_connections)
         public_cache._paths.clear()
         public_cache.forget_local()
+        public_cache._down_until[0] = 0.0
 
 
 LIST = "/api/v1/articles/"
@@ -284,3 +289,53 @@ def test_a_published_article_is_answered_without_django_and_a_draft_never_is(fro
     statuses = [front.get(draft_path)[0] for _ in range(3)]
     assert statuses == ["404 Not Found"] * 3
     assert front.django_requests == before + 3
+
+
+def test_an_entry_that_does_not_load_is_a_miss_not_an_error(front):
+    ArticleFactory(published=True)
+    _warm(front)
+    client = public_cache._redis()
+    for key in _entry_keys():
+        client.set(key, b"not a pickle")
+    public_cache.forget_local()
+    before = front.django_requests
+
+    status, _, body = front.get(LIST)
+
+    assert status == "200 OK"
+    assert front.django_requests == before + 1
+    assert len(json.loads(body)["results"]) == 1
+
+
+def test_a_copy_confirmed_before_a_change_in_this_process_is_not_kept():
+    public_cache.forget_local()
+    entry: public_cache.Entry = ("gen-key", b"g1", "view", [], b"{}")
+    epoch = public_cache._local_epoch
+    public_cache.forget_local()  # an article changed while the lookup was on its way
+
+    public_cache._hold("page", entry, time.monotonic(), epoch)
+
+    assert "page" not in public_cache._local
+
+
+def test_copies_stay_within_the_byte_budget_dropping_the_oldest(monkeypatch):
+    public_cache.forget_local()
+    monkeypatch.setattr(public_cache, "MAX_LOCAL_BYTES", 250)
+    for name in ("a", "b", "c"):
+        entry: public_cache.Entry = ("gen-key", b"g1", "view", [], b"x" * 100)
+        public_cache._hold(name, entry, time.monotonic(), public_cache._local_epoch)
+
+    assert list(public_cache._local) == ["b", "c"]
+    assert public_cache._local_bytes == 200
+    public_cache.forget_local()
+
+
+def test_a_response_for_a_signed_in_user_is_never_marked(rf):
+    request = rf.get(LIST)
+    request.user = UserFactory()
+    response = public_cache.allow(HttpResponse(b"{}"), request, generation_key="g", timeout=60)
+    assert not hasattr(response, "public_cache")
+
+    request.user = AnonymousUser()
+    response = public_cache.allow(HttpResponse(b"{}"), request, generation_key="g", timeout=60)
+    assert isinstance(response.public_cache, public_cache.Marker)
