@@ -393,7 +393,7 @@ def summarise(case: Case, rounds: list[dict[str, float]], ceilings: list[float])
     return summary
 
 
-def cases(slug: str, prefix: str) -> list[Case]:
+def cases(slug: str, prefix: str, token: str) -> list[Case]:
     return [
         Case("ceiling", "bare WSGI (ceiling)", "/", server="ceiling"),
         Case("healthz", "/healthz", "/healthz", min_ratio=0.70),
@@ -405,6 +405,12 @@ def cases(slug: str, prefix: str) -> list[Case]:
             min_ratio=0.25,
         ),
         Case("api_list_cached", "API list, cached", "/api/v1/articles/", min_ratio=0.50),
+        Case(
+            "api_list_cached_token",
+            "API list, cached, signed in",
+            "/api/v1/articles/",
+            headers=(BYPASS_MICROCACHE, f"Authorization: Token {token}"),
+        ),
         Case("api_detail", "API detail", f"/api/v1/articles/{slug}/"),
         Case(
             "autocomplete",
@@ -570,7 +576,8 @@ def bench(settings: Settings, processes: Processes, database_url: str) -> dict[s
     base = f"http://127.0.0.1:{stack_port}"
     _, _, body = get(f"{base}/api/v1/articles/", {"Cookie": "bench=1"})
     first = json.loads(body)["results"][0]
-    all_cases = cases(first["slug"], first["title"][:3].lower())
+    token = run_json(env, "bench.api_token")["token"]
+    all_cases = cases(first["slug"], first["title"][:3].lower(), token)
 
     def url(case: Case) -> str:
         port = ceiling_port if case.server == "ceiling" else stack_port
