@@ -54,7 +54,6 @@ from apps.core.request_id import REQUEST_ID_HEADER, request_id_from_header
 logger = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-ENVIRON_KEY = "keel.public_cache"
 # Part of every entry's key: change it with the entry's layout, so a deploy never reads the old one.
 ENTRY_FORMAT = "v1"
 # After a failed lookup, Django answers alone for this long before Redis is tried again.
@@ -81,7 +80,7 @@ class Marker:
 
 @dataclass
 class Lookup:
-    """One eligible request's lookup, kept in the WSGI environ for the view and for storing."""
+    """One eligible request's lookup: where its entry goes, and the generation read before Django ran."""
 
     key: str
     generation_key: str | None
@@ -190,15 +189,6 @@ def allow(response: HttpResponse, request: Any, *, generation_key: str, timeout:
     view_name = match.view_name if match is not None and match.view_name else "unresolved"
     response.public_cache = Marker(view_name, redis_key(generation_key), timeout)  # type: ignore[attr-defined]
     return response
-
-
-def will_store(request: Any) -> bool:
-    """Whether the front layer looked this request up and will store an allowed 200 response.
-
-    A view that caches the same page itself can skip that for such a request.
-    """
-    lookup = getattr(request, "META", {}).get(ENVIRON_KEY)
-    return isinstance(lookup, Lookup) and lookup.generation is not None
 
 
 def _remember(path: str, generation_key: str) -> None:
@@ -317,7 +307,6 @@ def with_public_cache(app: WSGIApp) -> WSGIApp:
                     _hold(lookup.key, entry, confirmed_at, epoch)
                 return _serve(entry, environ, start_response, started)
             metrics.incr("request.public_cache.miss")
-        environ[ENVIRON_KEY] = lookup
         answer: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

@@ -129,17 +129,12 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
         # JSON clients get the page as the bytes rendered the first time: a hit costs one cache
         # read, no serialising or rendering. Other formats (the browsable API) render as usual.
-        # An anonymous JSON page that the front layer (apps/core/public_cache.py) will store is
-        # not cached here as well: the front layer answers the next such request before Django.
+        # The page is kept here even when the front layer (apps/core/public_cache.py) stores it
+        # too: signed-in clients read it here, and so does every client while the database is down.
         as_json = getattr(request.accepted_renderer, "format", None) == "json"
-        cache_page = not (as_json and public_cache.will_store(request))
         page_key = article_cache.key("list.json" if as_json else "list", request.get_full_path())
         count_key = article_cache.key("count", _count_identity(request))
-        cached = None
-        if cache_page:
-            generation, (cached, count) = article_cache.read(page_key, count_key)
-        else:
-            generation, (count,) = article_cache.read(count_key)
+        generation, (cached, count) = article_cache.read(page_key, count_key)
         if cached is not None:
             return (
                 self._public(HttpResponse(cached, content_type="application/json"))
@@ -154,8 +149,7 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         body = request.accepted_renderer.render(
             response.data, request.accepted_media_type, self.get_renderer_context()
         )
-        if cache_page:
-            article_cache.write(page_key, body, generation)
+        article_cache.write(page_key, body, generation)
         return self._public(HttpResponse(body, content_type="application/json"))
 
     def _public_if_json(self, response: Response) -> Response:
