@@ -19,13 +19,13 @@ What is stored, and for whom:
   lookup, before Django ran: a change during the request leaves an entry no one will read.
 - The layer looks a path up only once a view in this process has marked a response for it,
   so other endpoints (autocomplete, the HTML pages) never pay the round trip.
-- Each process keeps a copy of the entries it served (MAX_LOCAL_ENTRIES, MAX_LOCAL_BYTES) and answers
-  from it, without Redis, for PUBLIC_CACHE_LOCAL_SECONDS after Redis last confirmed the entry
-  current: an anonymous reader may see a page up to that long after a change, as nginx's
-  micro-cache (NGINX_MICROCACHE_TTL, the same 1 s by default) already allows for clients without
-  cookies. The process that made the change drops its copies at once (`forget_local`). 0 turns
-  the copies off: every hit then checks the generation in Redis, and no reader ever sees a page
-  from before a change once it is committed and invalidated.
+- Each process keeps a copy of each entry Redis confirmed for it (at most MAX_LOCAL_ENTRIES and
+  MAX_LOCAL_BYTES) and answers from it, without Redis, for PUBLIC_CACHE_LOCAL_SECONDS after
+  Redis last confirmed the entry current: an anonymous reader may see a page up to that long
+  after a change, as nginx's micro-cache (NGINX_MICROCACHE_TTL, the same 1 s by default) already
+  allows for clients without cookies. The process that made the change drops its copies at once
+  (`forget_local`). 0 turns the copies off: every hit then checks the generation in Redis, and
+  no reader ever sees a page from before a change once it is committed and invalidated.
 
 A hit is counted as the request it is: `request.time.<view>`, `request.status.2xx` and the
 Munin request counters, plus `request.public_cache.hit`. DRF's anonymous throttle does not see
@@ -83,7 +83,7 @@ class Lookup:
     """One eligible request's lookup: where its entry goes, and the generation read before Django ran."""
 
     key: str
-    generation_key: str | None
+    generation_key: str
     generation: bytes | None
 
 
@@ -192,10 +192,11 @@ def allow(response: HttpResponse, request: Any, *, generation_key: str, timeout:
 
 
 def _remember(path: str, generation_key: str) -> None:
-    if path in _paths or len(_paths) >= MAX_PATHS:
+    if path in _paths:
         return
     with _paths_lock:
-        _paths[path] = generation_key
+        if len(_paths) < MAX_PATHS:
+            _paths[path] = generation_key
 
 
 def _serve(
@@ -283,30 +284,37 @@ def with_public_cache(app: WSGIApp) -> WSGIApp:
         redis = client()
         if redis is None:
             return app(environ, start_response)
+        if generation_key is None:
+            # A path no view has allowed yet in this process: nothing to look up or store, but
+            # the answer may teach the process that the path is cacheable.
+            result = app(environ, start_response)
+            marker = getattr(result, "public_cache", None)
+            if isinstance(marker, Marker):
+                _remember(path, marker.generation_key)
+            return result
         started = time.perf_counter()
         lookup = Lookup(_entry_key(environ, path), generation_key, None)
-        if generation_key is not None:
-            local_seconds = settings.PUBLIC_CACHE_LOCAL_SECONDS
-            held = _local.get(lookup.key) if local_seconds > 0 else None
-            if held is not None and time.monotonic() - held[0] < local_seconds:
-                return _serve(held[1], environ, start_response, started)
-            if time.monotonic() < _down_until[0]:
-                return app(environ, start_response)
-            confirmed_at, epoch = time.monotonic(), _local_epoch
-            try:
-                raw_entry, lookup.generation = _mget(redis, lookup.key, generation_key)
-            except Exception as error:
-                # Redis down: Django answers, without this layer, for a few seconds, so a
-                # dead server costs no request its connect timeout twice.
-                _down_until[0] = time.monotonic() + REDIS_RETRY_SECONDS
-                logger.warning("public cache off for %s s: Redis failed (%s)", REDIS_RETRY_SECONDS, error)
-                return app(environ, start_response)
-            entry = _load(raw_entry) if lookup.generation is not None else None
-            if entry is not None and entry[0] == generation_key and entry[1] == lookup.generation:
-                if local_seconds > 0:
-                    _hold(lookup.key, entry, confirmed_at, epoch)
-                return _serve(entry, environ, start_response, started)
-            metrics.incr("request.public_cache.miss")
+        local_seconds = settings.PUBLIC_CACHE_LOCAL_SECONDS
+        held = _local.get(lookup.key) if local_seconds > 0 else None
+        if held is not None and time.monotonic() - held[0] < local_seconds:
+            return _serve(held[1], environ, start_response, started)
+        if time.monotonic() < _down_until[0]:
+            return app(environ, start_response)
+        confirmed_at, epoch = time.monotonic(), _local_epoch
+        try:
+            raw_entry, lookup.generation = _mget(redis, lookup.key, generation_key)
+        except Exception as error:
+            # Redis down: Django answers alone for a while, so during an outage only one request
+            # every REDIS_RETRY_SECONDS waits on Redis here (Django's own cache reads still do).
+            _down_until[0] = time.monotonic() + REDIS_RETRY_SECONDS
+            logger.warning("public cache off for %s s: Redis failed (%s)", REDIS_RETRY_SECONDS, error)
+            return app(environ, start_response)
+        entry = _load(raw_entry) if lookup.generation is not None else None
+        if entry is not None and entry[0] == generation_key and entry[1] == lookup.generation:
+            if local_seconds > 0:
+                _hold(lookup.key, entry, confirmed_at, epoch)
+            return _serve(entry, environ, start_response, started)
+        metrics.incr("request.public_cache.miss")
         answer: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -315,10 +323,13 @@ def with_public_cache(app: WSGIApp) -> WSGIApp:
 
         result = app(environ, capture)
         marker = getattr(result, "public_cache", None)
-        if isinstance(marker, Marker) and isinstance(result, HttpResponse) and "status" in answer:
-            _remember(path, marker.generation_key)
-            if lookup.generation_key is not None and lookup.generation is not None:
-                _store(redis, lookup, marker, answer["status"], answer["headers"], result.content)
+        if (
+            isinstance(marker, Marker)
+            and isinstance(result, HttpResponse)
+            and "status" in answer
+            and lookup.generation is not None
+        ):
+            _store(redis, lookup, marker, answer["status"], answer["headers"], result.content)
         return result
 
     return application

@@ -1,5 +1,6 @@
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django.urls import reverse
 
 from apps.articles.models import Article
@@ -49,11 +50,12 @@ def test_seed_demo_creates_the_requested_users_and_articles(capsys):
 
 
 def test_an_edit_on_the_admin_change_form_is_visible_on_the_next_public_read(
-    admin_client_logged_in, client, django_capture_on_commit_callbacks
+    admin_client_logged_in, django_capture_on_commit_callbacks
 ):
+    reader = Client()  # anonymous, beside the signed-in admin
     article = ArticleFactory(published=True, title="Before")
     public_list = reverse("v1:articles:article-list")
-    assert client.get(public_list).json()["results"][0]["title"] == "Before"  # now cached
+    assert reader.get(public_list).json()["results"][0]["title"] == "Before"  # now cached
 
     change = reverse("admin:articles_article_change", args=[article.pk])
     form = admin_client_logged_in.get(change).context["adminform"].form
@@ -63,8 +65,22 @@ def test_an_edit_on_the_admin_change_form_is_visible_on_the_next_public_read(
         response = admin_client_logged_in.post(change, data)
     assert response.status_code == 302, response.content.decode()[:2000]
 
-    admin_client_logged_in.logout()
-    assert client.get(public_list).json()["results"][0]["title"] == "After"
+    assert reader.get(public_list).json()["results"][0]["title"] == "After"
+
+
+def test_a_delete_in_the_admin_is_visible_on_the_next_public_read(
+    admin_client_logged_in, django_capture_on_commit_callbacks
+):
+    reader = Client()
+    kept, deleted = ArticleFactory.create_batch(2, published=True)
+    public_list = reverse("v1:articles:article-list")
+    assert reader.get(public_list).json()["count"] == 2  # now cached
+
+    delete = reverse("admin:articles_article_delete", args=[deleted.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert admin_client_logged_in.post(delete, {"post": "yes"}).status_code == 302
+
+    assert [item["slug"] for item in reader.get(public_list).json()["results"]] == [kept.slug]
 
 
 def test_an_authors_new_name_is_visible_on_the_next_public_read(client, django_capture_on_commit_callbacks):
