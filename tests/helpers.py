@@ -1,10 +1,52 @@
 """Helpers for tests that start real processes or sockets."""
 
+import io
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
+
+
+def call_wsgi(
+    application: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]],
+    path: str,
+    *,
+    method: str = "GET",
+    host: str = "testserver",
+    **headers: str,
+) -> tuple[str, dict[str, str], bytes]:
+    """Call a WSGI application as a server would, `path` with its query string; its status,
+    headers and body. The answer is closed afterwards, which sends Django's request_finished."""
+    path, _, query = path.partition("?")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": host,
+        "SERVER_PORT": "80",
+        "HTTP_HOST": host,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.url_scheme": "http",
+        **headers,
+    }
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        answer["status"], answer["headers"] = status, dict(headers)
+
+    result = application(environ, start_response)
+    try:
+        body = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return answer["status"], answer["headers"], body
 
 
 def free_port() -> int:

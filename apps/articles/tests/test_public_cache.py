@@ -1,6 +1,5 @@
 """The article list behind the front layer (apps/core/public_cache.py): anonymous reads from Redis."""
 
-import io
 import json
 import pickle
 import time
@@ -22,7 +21,7 @@ from apps.articles.tests.factories import ArticleFactory
 from apps.core import public_cache
 from apps.core.db_router import RECENT_WRITE_COOKIE
 from apps.users.tests.factories import UserFactory
-from tests.helpers import closed_port
+from tests.helpers import call_wsgi, closed_port
 
 pytestmark = pytest.mark.django_db
 
@@ -38,33 +37,7 @@ class Front:
         self.django_requests += 1
 
     def get(self, path: str, **headers: str) -> tuple[str, dict[str, str], bytes]:
-        path, _, query = path.partition("?")
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": path,
-            "QUERY_STRING": query,
-            "SERVER_NAME": "testserver",
-            "SERVER_PORT": "80",
-            "HTTP_HOST": "testserver",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.input": io.BytesIO(b""),
-            "wsgi.errors": io.StringIO(),
-            "wsgi.url_scheme": "http",
-            **headers,
-        }
-        answer: dict[str, Any] = {}
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-            answer["status"], answer["headers"] = status, dict(headers)
-
-        result = self.application(environ, start_response)
-        try:
-            body = b"".join(result)
-        finally:
-            if hasattr(result, "close"):
-                result.close()  # Django's request_finished, as a WSGI server would call it
-        return answer["status"], answer["headers"], body
+        return call_wsgi(self.application, path, **headers)
 
 
 @pytest.fixture

@@ -1,34 +1,14 @@
 """/healthz, answered in front of Django by the WSGI application gunicorn serves."""
 
-import io
-from typing import Any
-
 import pytest
 
 from config.wsgi import application
+from tests.helpers import call_wsgi
 
 
 def _call(method: str = "GET", path: str = "/healthz", **headers: str) -> tuple[str, dict[str, str], bytes]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "10.1.2.3",
-        "SERVER_PORT": "80",
-        "HTTP_HOST": "10.1.2.3",  # a probe by address: in no ALLOWED_HOSTS
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.url_scheme": "http",
-        **headers,
-    }
-    answer: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        answer["status"], answer["headers"] = status, dict(headers)
-
-    body = b"".join(application(environ, start_response))
-    return answer["status"], answer["headers"], body
+    # A probe by address: in no ALLOWED_HOSTS.
+    return call_wsgi(application, path, method=method, host="10.1.2.3", **headers)
 
 
 def test_healthz_answers_without_touching_the_database_or_the_host_check():
