@@ -142,13 +142,13 @@ class MetricsMiddleware:
         request: HttpRequest, response: HttpResponse, milliseconds: float, queries: QueryCounter
     ) -> None:
         match = request.resolver_match
-        view = metrics.metric_segment(match.view_name) if match and match.view_name else "unresolved"
-        status_class = f"{response.status_code // 100}xx"
-        metrics.timing(f"request.time.{view}", milliseconds)
-        metrics.incr(f"request.status.{status_class}")
+        monitoring.record_request(
+            view_name=match.view_name if match else None,
+            status_class=f"{response.status_code // 100}xx",
+            milliseconds=milliseconds,
+        )
         metrics.incr("request.db.queries", queries.count)
         metrics.timing("request.db.time", queries.seconds * 1000)
-        monitoring.count_request(status_class=status_class, milliseconds=milliseconds)
 
 
 INTERNAL_METRICS_PATH = "/internal/metrics"

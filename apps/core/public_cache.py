@@ -209,12 +209,9 @@ def _serve(
     request_id = request_id_from_header(environ.get("HTTP_X_REQUEST_ID"))
     start_response("200 OK", [*entry[3], (REQUEST_ID_HEADER, request_id)])
     milliseconds = (time.perf_counter() - started) * 1000
-    status_class = "2xx"
     with metrics.batch():
-        metrics.timing(f"request.time.{metrics.metric_segment(view_name)}", milliseconds)
-        metrics.incr(f"request.status.{status_class}")
+        monitoring.record_request(view_name=view_name, status_class="2xx", milliseconds=milliseconds)
         metrics.incr("request.public_cache.hit")
-    monitoring.count_request(status_class=status_class, milliseconds=milliseconds)
     return [body]
 
 
