@@ -1,4 +1,6 @@
-"""The Redis cache client, counting hits and misses (statsd `cache.get.hit` / `cache.get.miss`)."""
+"""The Redis cache client, counting hits and misses (statsd `cache.get.hit` / `cache.get.miss`),
+and the raw redis-py client and key names of that cache, for what Django's cache API cannot say
+(pipelines, raw values)."""
 
 from __future__ import annotations
 
@@ -36,3 +38,19 @@ class MeasuredRedisClient(DefaultClient):
         if len(keys) > len(found):
             metrics.incr("cache.get.miss", len(keys) - len(found))
         return found
+
+
+def raw_client() -> Any | None:
+    """The default cache's redis-py client (its pool, Sentinel included), or None when the cache is
+    not django-redis (the in-process cache of a first run)."""
+    from django.core.cache import cache
+
+    get_client = getattr(getattr(cache, "client", None), "get_client", None)
+    return None if get_client is None else get_client(write=True)
+
+
+def raw_key(name: str) -> str:
+    """The Redis key the default cache uses for its key `name` (prefix and version included)."""
+    from django.core.cache import cache
+
+    return str(cache.make_key(name))

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from apps.core import metrics
+from apps.core.cache import raw_client, raw_key
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +51,7 @@ def _redis() -> Any | None:
     """The cache's Redis client, or None when the cache is not Redis or Redis just failed."""
     if time.monotonic() < _paused_until.get(_server(), 0.0):
         return None
-    get_client = getattr(getattr(cache, "client", None), "get_client", None)
-    if get_client is None:
-        return None
-    return get_client(write=True)
+    return raw_client()
 
 
 def _pause(error: Exception) -> None:
@@ -67,7 +65,7 @@ def _pause(error: Exception) -> None:
 
 
 def _key(name: str) -> str:
-    return str(cache.make_key(f"monitoring:{name}"))
+    return raw_key(f"monitoring:{name}")
 
 
 def _run(build: Callable[[Any], None]) -> list[Any] | None:

@@ -48,6 +48,7 @@ from django.conf import settings
 from django.http import HttpResponse
 
 from apps.core import metrics, monitoring
+from apps.core.cache import raw_client, raw_key
 from apps.core.db_router import RECENT_WRITE_COOKIE
 from apps.core.request_id import REQUEST_ID_HEADER, request_id_from_header
 
@@ -130,22 +131,6 @@ def _hold(key: str, entry: Entry, confirmed_at: float, epoch: int) -> None:
         _local_bytes += size
 
 
-def _redis() -> Any | None:
-    """The cache's raw Redis client, or None when the cache is not django-redis."""
-    if not settings.CACHES["default"]["BACKEND"].startswith("django_redis."):
-        return None
-    from django_redis import get_redis_connection
-
-    return get_redis_connection("default")
-
-
-def redis_key(name: str) -> str:
-    """The Redis key django-redis uses for cache key `name` (prefix and version included)."""
-    from django.core.cache import cache
-
-    return str(cache.make_key(name))
-
-
 def _cookie_names() -> tuple[str, ...]:
     return (f"{settings.SESSION_COOKIE_NAME}=", f"{RECENT_WRITE_COOKIE}=")
 
@@ -171,7 +156,7 @@ def _entry_key(environ: dict[str, Any], path: str) -> str:
         )
     )
     digest = hashlib.blake2b(identity.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
-    return redis_key(f"public:{ENTRY_FORMAT}:{digest}")
+    return raw_key(f"public:{ENTRY_FORMAT}:{digest}")
 
 
 def allow(response: HttpResponse, request: Any, *, generation_key: str, timeout: int) -> HttpResponse:
@@ -187,7 +172,7 @@ def allow(response: HttpResponse, request: Any, *, generation_key: str, timeout:
         return response
     match = getattr(request, "resolver_match", None)
     view_name = match.view_name if match is not None and match.view_name else "unresolved"
-    response.public_cache = Marker(view_name, redis_key(generation_key), timeout)  # type: ignore[attr-defined]
+    response.public_cache = Marker(view_name, raw_key(generation_key), timeout)  # type: ignore[attr-defined]
     return response
 
 
@@ -270,7 +255,7 @@ def with_public_cache(app: WSGIApp) -> WSGIApp:
 
     def client() -> Any | None:
         if not client_holder:
-            client_holder.append(_redis())
+            client_holder.append(raw_client())
         return client_holder[0]
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -19,6 +19,7 @@ from apps.articles import cache as article_cache
 from apps.articles import services
 from apps.articles.tests.factories import ArticleFactory
 from apps.core import public_cache
+from apps.core.cache import raw_client, raw_key
 from apps.core.db_router import RECENT_WRITE_COOKIE
 from apps.users.tests.factories import UserFactory
 from tests.helpers import call_wsgi, closed_port
@@ -182,9 +183,9 @@ def test_with_redis_down_django_answers_every_request(front, settings):
 
 
 def test_a_response_that_sets_a_cookie_is_not_stored(front):
-    lookup = public_cache.Lookup(public_cache.redis_key("public:test"), "gen-key", b"g1")
+    lookup = public_cache.Lookup(raw_key("public:test"), "gen-key", b"g1")
     marker = public_cache.Marker("v1:articles:article-list", "gen-key", 60)
-    client = public_cache._redis()
+    client = raw_client()
 
     public_cache._store(client, lookup, marker, "200 OK", [("Set-Cookie", "a=1")], b"{}")
     assert client.get(lookup.key) is None
@@ -207,7 +208,7 @@ def test_a_hit_is_counted_as_the_request_it_is(front, statsd_listener):
 
 
 def _entry_keys() -> list[bytes]:
-    return list(public_cache._redis().scan_iter(match=public_cache.redis_key("public:*")))
+    return list(raw_client().scan_iter(match=raw_key("public:*")))
 
 
 def test_a_process_answers_from_its_own_copy_until_redis_must_confirm_it_again(front, settings):
@@ -215,7 +216,7 @@ def test_a_process_answers_from_its_own_copy_until_redis_must_confirm_it_again(f
     ArticleFactory(published=True)
     body = _warm(front)
     front.get(LIST)  # a hit from Redis, which confirms the entry and leaves a copy here
-    public_cache._redis().delete(*_entry_keys())
+    raw_client().delete(*_entry_keys())
     before = front.django_requests
 
     assert front.get(LIST)[2] == body  # from the copy: Redis no longer has the entry
@@ -230,7 +231,7 @@ def test_with_no_local_copies_every_hit_asks_redis(front, settings):
     ArticleFactory(published=True)
     _warm(front)
     front.get(LIST)
-    public_cache._redis().delete(*_entry_keys())
+    raw_client().delete(*_entry_keys())
     before = front.django_requests
 
     front.get(LIST)
@@ -271,7 +272,7 @@ def test_a_published_article_is_answered_without_django_and_a_404_never_is(front
 def test_an_entry_that_does_not_load_is_a_miss_not_an_error(front):
     ArticleFactory(published=True)
     _warm(front)
-    client = public_cache._redis()
+    client = raw_client()
     for key in _entry_keys():
         client.set(key, b"not a pickle")
     public_cache.forget_local()
