@@ -8,6 +8,7 @@ loader returns values in the connection's time zone, so the result is the same d
 """
 
 from datetime import tzinfo
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -36,7 +37,9 @@ def c_timestamptz_loader() -> type | None:
 _C_LOADER = c_timestamptz_loader()
 
 
+@cache
 def _fast_loader_class(zone: tzinfo) -> type:
+    """The loader class for connections in `zone`: one per zone, not one per new connection."""
     from psycopg.adapt import Loader
 
     class FastTimestamptzLoader(Loader):
