@@ -43,6 +43,33 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit("The test suite needs real services: " + "; ".join(problems), returncode=3)
 
 
+def _runs_once_on_postgresql(item: pytest.Item) -> bool:
+    """Fault tests and the production stack's tests: their subject is not the suite's database (the
+    stack always runs on PostgreSQL), so a run on SQLite or MariaDB would only repeat them slowly."""
+    return item.get_closest_marker("faults") is not None or item.nodeid.startswith("tests/stack/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        return
+    once = [item for item in items if _runs_once_on_postgresql(item)]
+    if once:
+        config.hook.pytest_deselected(items=once)
+        items[:] = [item for item in items if not _runs_once_on_postgresql(item)]
+        config.stash[_deselected_once] = len(once)
+
+
+_deselected_once = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    count = config.stash.get(_deselected_once, 0)
+    if count:
+        terminalreporter.write_line(
+            f"{count} fault and stack tests deselected: they run once, in the PostgreSQL run (make test)."
+        )
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache():
     """Every test starts with empty caches (only this run's keys: they carry its prefix)."""
