@@ -101,7 +101,7 @@ $(VENV)/.synced-mysql: $(VENV)/.synced
 	@touch $@
 
 .PHONY: test
-test: install $(if $(filter mariadb,$(DB)),$(VENV)/.synced-mysql) ## Run the suite on DB=postgres (default), sqlite or mariadb, with the real Redis
+test: install system-deps $(if $(filter mariadb,$(DB)),$(VENV)/.synced-mysql) ## Run the suite on DB=postgres (default), sqlite or mariadb, with the real Redis
 	@case "$(DB)" in postgres|sqlite|mariadb) ;; \
 	  *) echo "DB must be postgres, sqlite or mariadb (got '$(DB)')" >&2; exit 2 ;; esac
 	@url="$${DATABASE_URL:-$(TEST_DATABASE_URL_$(DB))}"; \
@@ -120,15 +120,23 @@ test-faults: ## The fault tests alone (Redis, PostgreSQL, broker broken; process
 test-fast: install ## The suite without the tests that start real processes (worker, nginx, copies of the repo)
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
-.PHONY: munin-deps
-munin-deps: ## Install Debian's munin-node (munin-run), which the Munin plugin tests run the plugins with
-	@if command -v munin-run >/dev/null 2>&1 || [ -x /usr/sbin/munin-run ]; then \
-		echo "munin-run is installed"; \
-	elif command -v apt-get >/dev/null 2>&1; then \
-		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq --no-install-recommends munin-node; \
+# The commands the stack tests, `make up` and `make bench` run, each with the Debian package that
+# has it: one list, which .ci/run installs through this target too.
+SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node wrk:wrk
+
+.PHONY: system-deps
+system-deps: ## Check the system packages (nginx, redis-server, openssl, munin-node, wrk); install them as root on Debian/Ubuntu
+	@missing=""; \
+	for pair in $(SYSTEM_COMMANDS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing the system packages Keel runs:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	else \
-		echo "Install munin-node (it provides munin-run) with your system's package manager." >&2; exit 1; \
+	  echo "Keel needs these system packages:$$missing. Install them with: sudo apt-get install -y$$missing" >&2; \
+	  exit 2; \
 	fi
 
 .PHONY: lint
@@ -180,7 +188,7 @@ render: install ## Render deploy/ (nginx, supervisor) from the environment into 
 	$(BIN)/python -m deploy.render
 
 .PHONY: up
-up: install ## Run the production stack in the foreground: nginx :8080, gunicorn, worker, beat (Ctrl-C stops)
+up: install system-deps ## Run the production stack in the foreground: nginx :8080, gunicorn, worker, beat (Ctrl-C stops)
 	$(BIN)/python -m deploy.stack up
 
 .PHONY: down
@@ -192,11 +200,11 @@ status: install ## Show the state of the stack's programs
 	$(BIN)/python -m deploy.stack status
 
 .PHONY: bench
-bench: install ## Load-test the production stack against its own ceiling (BENCH_ARTICLES=10000); see README
+bench: install system-deps ## Load-test the production stack against its own ceiling (BENCH_ARTICLES=10000); see README
 	$(BIN)/python -m bench.run
 
 .PHONY: soak
-soak: install ## Hold a mixed load at 70% of capacity through nginx for SOAK_SECONDS (180); fails on any error or memory growth
+soak: install system-deps ## Hold a mixed load at 70% of capacity through nginx for SOAK_SECONDS (180); fails on any error or memory growth
 	$(BIN)/python -m bench.soak
 
 .PHONY: clean
