@@ -23,6 +23,8 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from deploy import stack as deploy_stack
 from tests.helpers import free_port
 from tests.postgres_clusters import Cluster, Clusters
@@ -210,6 +212,9 @@ class RedisServer:
             with suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGCONT)  # a paused server cannot act on SIGTERM
             stop_process_group(self.process)
+
+    def client(self, db: int = 0) -> redis.Redis:
+        return redis.Redis(port=self.port, db=db, socket_timeout=5)
 
     def url(self, db: int | None = None) -> str:
         """The server's URL; without a database number, as REDIS_URL is given (each role picks its own)."""
