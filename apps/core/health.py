@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import redis
-
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections

@@ -56,7 +56,7 @@ def test_a_persistent_broker_killed_with_tasks_queued_loses_none_of_them(log_dir
             with publishing_to(broker.url(1)):
                 for key in keys:
                     # Each task holds its process a little, so most are still queued at the kill.
-                    record_effect.apply_async(args=[key, 0.05])
+                    record_effect.apply_async(args=[key, 0.02])
             wait_until(lambda: sum(done()) >= 50, timeout=60, what="the worker to be consuming")
 
             broker.kill()
@@ -64,7 +64,7 @@ def test_a_persistent_broker_killed_with_tasks_queued_loses_none_of_them(log_dir
             ran_before_restart = sum(done())
             time.sleep(3)
             broker.start()
-            queued_after_restart = broker.client(1).llen("celery")
+            queued_after_restart = int(broker.client(1).llen("celery"))
 
             wait_until(lambda: all(done()), timeout=150, interval=1, what="every accepted task to run")
             healed = time.monotonic() - killed_at

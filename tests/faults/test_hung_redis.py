@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import pytest
 from django.conf import settings
@@ -13,6 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from apps.articles.models import Article
 from apps.articles.tests.factories import ArticleFactory
+from apps.users.models import User
 from apps.users.tests.factories import UserFactory
 from tests.faults.servers import RedisServer, redis_server, running_web
 from tests.helpers import silent_server
@@ -61,7 +63,7 @@ def test_a_write_request_with_a_hung_redis_answers_within_the_documented_bound(l
     """
     author = UserFactory()
     warm_up, article = ArticleFactory(author=author), ArticleFactory(author=author)
-    token = Token.objects.create(user=author).key
+    token = Token.objects.create(user=cast(User, author)).key
     with redis_server() as cache, redis_server() as broker:
         env = {
             "DATABASE_URL": database_url(settings.DATABASES["default"]),
@@ -94,7 +96,7 @@ def test_a_write_request_with_a_silent_broker_and_cache_answers_within_the_docum
     """
     author = UserFactory()
     article = ArticleFactory(author=author)
-    token = Token.objects.create(user=author).key
+    token = Token.objects.create(user=cast(User, author)).key
     with silent_server() as port:
         env = {
             "DATABASE_URL": database_url(settings.DATABASES["default"]),
