@@ -43,3 +43,18 @@ def log_settings_module(sender: Any = None, **kwargs: Any) -> None:
             "the cache is private to each process (no REDIS_URL or CACHE_REDIS_URL): beat's heartbeat, "
             "the once-per-slot lock and the redelivery bound cannot work across processes"
         )
+
+
+@signals.worker_ready.connect
+def warn_if_the_broker_may_lose_tasks(sender: Any = None, **kwargs: Any) -> None:
+    """A Redis broker that evicts or persists nothing loses queued tasks on memory pressure or a
+    restart, silently; the worker says so once, at start-up (and /readyz reports it)."""
+    from apps.core.health import broker_durability_problems
+
+    try:
+        problems = broker_durability_problems()
+    except Exception as error:  # the broker being down is the consumer's business, not this check's
+        logger.warning("broker durability unknown: %s", error)
+        return
+    for problem in problems:
+        logger.warning("the broker may lose tasks: %s (see deploy/README.md, the broker's Redis)", problem)

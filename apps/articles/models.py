@@ -39,6 +39,8 @@ class Article(TimeStampedModel):
             models.Index(fields=["status", "publish_at"], name="article_due_scan"),
             # The author filter and an author's own list.
             models.Index(fields=["author", "status", "-published_at"], name="article_by_author"),
+            # The autocomplete sweep: what changed since its last run.
+            models.Index(fields=["updated_at"], name="article_updated"),
         ]
 
     def __str__(self) -> str:

@@ -15,6 +15,11 @@ def beat_schedule(env: Any) -> dict[str, dict[str, Any]]:
             # A copy older than one interval is superseded by the next one.
             "options": {"expire_seconds": int(max(publish_interval, 1))},
         },
+        # The autocomplete index: reindexes what changed since the last run, rebuilds it if missing.
+        "articles.reindex-changed": {
+            "task": "apps.articles.tasks.sweep_autocomplete_index",
+            "schedule": env.float("ARTICLES_REINDEX_INTERVAL", default=60.0),
+        },
         "articles.requeue-unnotified": {
             "task": "apps.articles.tasks.requeue_unnotified_articles",
             "schedule": env.float("ARTICLES_SWEEP_INTERVAL", default=300.0),

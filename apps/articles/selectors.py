@@ -1,6 +1,6 @@
 """Reads on articles. Each returns a queryset with its joins applied, so no caller can forget them."""
 
-from datetime import date
+from datetime import date, datetime
 
 from django.db.models import Q, QuerySet
 
@@ -56,3 +56,14 @@ def article_list_unnotified(*, published_before) -> QuerySet[Article]:
     return Article.objects.published().filter(
         author_notified_at__isnull=True, published_at__lt=published_before
     )
+
+
+def article_list_indexable() -> QuerySet[Article]:
+    """What the autocomplete index holds: every published article, the fields its entries need."""
+    return Article.objects.published().only("id", "title", "slug", "status").order_by("id")
+
+
+def article_list_changed_since(*, since: datetime) -> QuerySet[Article]:
+    """Articles saved since `since`, in any state (an unpublished one leaves the index); by the
+    updated_at index."""
+    return Article.objects.filter(updated_at__gte=since).only("id", "title", "slug", "status").order_by("id")

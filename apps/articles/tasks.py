@@ -56,3 +56,22 @@ def requeue_unnotified_articles() -> int:
             requeued,
         )
     return requeued
+
+
+@keel_task
+@once_per_slot(seconds=autocomplete.heal_interval, name="articles.rebuild-autocomplete")
+def rebuild_autocomplete_index() -> int:
+    """Queued by a lookup that found the index missing (a Redis restarted empty): at most one per slot."""
+    count = autocomplete.rebuild_from_database()
+    logger.warning("autocomplete index rebuilt: %d published title(s)", count)
+    return count
+
+
+@keel_task
+@once_per_slot(seconds=autocomplete.heal_interval)
+def sweep_autocomplete_index() -> str:
+    """The sweep for index updates whose message was lost (the broker was down when an author
+    edited): reindexes what changed since the last sweep, rebuilds a missing or mismatched index."""
+    outcome = autocomplete.sweep_index()
+    logger.info("autocomplete sweep: %s", outcome)
+    return outcome

@@ -11,13 +11,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from kombu import Connection
 
 from apps.core.periodic import last_heartbeat
+from apps.core.redis import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -83,15 +86,51 @@ def check_beat() -> str:
     return f"ok (last heartbeat {age:.0f}s ago)"
 
 
+def broker_durability_problems() -> list[str]:
+    """Why the Redis broker could lose tasks it accepted: an evicting policy, or no persistence.
+
+    Empty when it keeps them, or when the broker is not Redis (RabbitMQ's queues are durable).
+    A server where CONFIG is renamed or disabled (managed Redis) cannot tell: that is reported as
+    unknown, not as a problem.
+    """
+    url = settings.CELERY_BROKER_URL
+    if settings.CELERY_TASK_ALWAYS_EAGER or urlsplit(url).scheme not in ("redis", "rediss"):
+        return []
+    client = redis_client(url)
+    try:
+        config: dict[str, str] = {}
+        for pattern in ("maxmemory-policy", "appendonly", "save"):
+            config.update(client.config_get(pattern))  # type: ignore[arg-type]
+    except redis.ResponseError:
+        logger.info("broker durability unknown: the broker's Redis does not allow CONFIG GET")
+        return []
+    problems = []
+    policy = config.get("maxmemory-policy", "")
+    if policy != "noeviction":
+        problems.append(f"maxmemory-policy is {policy}: under memory pressure it deletes queued tasks")
+    if config.get("appendonly") != "yes" and not config.get("save"):
+        problems.append("no persistence (appendonly no, save off): a restart loses every queued task")
+    return problems
+
+
+def check_broker_durability() -> str:
+    problems = broker_durability_problems()
+    if problems:
+        raise RuntimeError("; ".join(problems) + " (see deploy/README.md, the broker's Redis)")
+    return "ok"
+
+
 CHECKS: dict[str, Callable[[], str]] = {
     "database": check_database,
     "cache": check_cache,
     "broker": check_broker,
     "beat": check_beat,
+    "broker_durability": check_broker_durability,
 }
 # A stopped beat must not take every web instance out of the load balancer: it is reported in
 # the body (status "degraded") for monitoring to alert on, and the answer stays 200.
-ADVISORY_CHECKS = frozenset({"beat"})
+# A broker that may lose tasks is a configuration to fix, not a reason to stop serving.
+ADVISORY_CHECKS = frozenset({"beat", "broker_durability"})
 
 
 def run_checks(timeout: float | None = None) -> list[CheckResult]:

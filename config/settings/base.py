@@ -474,20 +474,20 @@ if max(CELERY_TASK_TIME_LIMIT, TASK_RETRY_BACKOFF_MAX) >= CELERY_VISIBILITY_TIME
     )
 # Without socket timeouts a broker that accepts connections but never answers hangs the caller.
 # The read timeout must stay above the 1 s a worker's BRPOP waits for a message on Redis.
-CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=1.0)
+CELERY_BROKER_SOCKET_TIMEOUT = env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=2.0)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
     "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
-    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=3.0),
+    "socket_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
 }
-# A request queuing a task while the broker is down gives up after about a second instead of
-# retrying for long; enqueue() then logs and counts the failure and the request succeeds.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {
-    "max_retries": 2,
-    "interval_start": 0,
-    "interval_step": 0.2,
-    "interval_max": 0.5,
-}
+# No publish retries: each retry reconnects and waits the timeouts again, so with a hung broker
+# every retry multiplied a request's wait. A connection the broker closed (a restart) is replaced
+# by redis-py when taken from the pool, so no retry is needed for that; a task that still cannot
+# be queued is logged by enqueue() and found again by its periodic sweep.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
+# What queuing one task may cost a request when the broker hangs (the README's bound).
+TASK_ENQUEUE_MAX_WAIT = CELERY_BROKER_CONNECTION_TIMEOUT + CELERY_BROKER_SOCKET_TIMEOUT
 # Without it a worker started before the broker (boot order, broker restart) exits at once.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None

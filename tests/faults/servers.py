@@ -23,6 +23,8 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from deploy import stack as deploy_stack
 from tests.helpers import free_port
 from tests.postgres_clusters import Cluster, Clusters
@@ -178,13 +180,15 @@ class Browser:
 class RedisServer:
     """A redis-server on a port fixed at creation, so it can be killed and come back on the same one."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra_args: str) -> None:
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="keel-faults-redis-"))
+        self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = start_redis_server(self.port, str(self.directory))
+        """Start (or start again, on the same port and directory, so a persistent one reloads)."""
+        self.process = start_redis_server(self.port, str(self.directory), *self.extra_args)
         wait_until(lambda: _port_open(self.port), timeout=20, what=f"redis-server on port {self.port}")
 
     def kill(self) -> None:
@@ -194,9 +198,23 @@ class RedisServer:
         self.process.wait(timeout=10)
         wait_until(lambda: not _port_open(self.port), timeout=10, what="the killed Redis's port to close")
 
+    def pause(self) -> None:
+        """SIGSTOP: a hung server. The kernel still accepts connections; nothing ever answers."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process is not None:
+            with suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGCONT)  # a paused server cannot act on SIGTERM
             stop_process_group(self.process)
+
+    def client(self, db: int = 0) -> redis.Redis:
+        return redis.Redis(port=self.port, db=db, socket_timeout=5)
 
     def url(self, db: int | None = None) -> str:
         """The server's URL; without a database number, as REDIS_URL is given (each role picks its own)."""
@@ -204,8 +222,10 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server(*, started: bool = True) -> Iterator[RedisServer]:
-    server = RedisServer()
+def redis_server(*extra_args: str, started: bool = True) -> Iterator[RedisServer]:
+    """A RedisServer configured like a broker's; `extra_args` are more redis-server options
+    (later ones win: `--appendonly yes` turns persistence on)."""
+    server = RedisServer(*extra_args)
     try:
         if started:
             server.start()

@@ -37,7 +37,7 @@ def test_killing_redis_under_a_logged_in_user_keeps_the_site_up_and_it_recovers_
     database); the user stayed logged in; /readyz answered 503 naming the cache. Once Redis was
     back, /readyz was 200 and autocomplete answered from Redis again, with no process restarted.
     Lost: nothing of the data. Redis held only copies: the cache refills itself, sessions live in
-    the database too, and the autocomplete index is rebuilt by `manage.py rebuild_autocomplete`.
+    the database too, and the autocomplete index, missing, answers from the database until rebuilt.
     """
     user = UserFactory()
     ArticleFactory(title="Outage proof title", published=True)
@@ -85,12 +85,9 @@ def test_killing_redis_under_a_logged_in_user_keeps_the_site_up_and_it_recovers_
             lambda: web.request("GET", "/readyz").status == 200, timeout=60, what="/readyz to be 200 again"
         )
         assert _me(browser) == user.email
-        # Back on Redis: the index was lost with the process and is rebuilt from the database.
-        wait_until(
-            lambda: _suggestions(browser, "outage proof")[1] == "redis",
-            timeout=30,
-            what="autocomplete to answer from Redis again",
-        )
+        # The index was lost with the process: the database answers until a rebuild (queued by the
+        # lookup for a worker; none runs here, so the operator's command does it).
+        assert _suggestions(browser, "outage proof") == (TITLES, "database")
         web.manage("rebuild_autocomplete")
         assert _suggestions(browser, "outage proof") == (TITLES, "redis")
         assert browser.request("GET", "/api/v1/articles/").status == 200

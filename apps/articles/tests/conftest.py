@@ -14,10 +14,12 @@ def api_client() -> APIClient:
 
 @pytest.fixture(autouse=True)
 def _empty_autocomplete_index():
-    """Each test starts with an empty index (keys carry this run's prefix)."""
+    """Each test starts with an empty index, built (its marker set); keys carry this run's prefix."""
     client = autocomplete.client()
+    keys = [*autocomplete._keys(), *autocomplete._marker_keys()]
     if client is not None:
-        client.delete(*autocomplete._keys())
+        client.delete(*keys)
+        client.set(autocomplete._marker_keys()[0], 0)
     yield
     if client is not None:
-        client.delete(*autocomplete._keys())
+        client.delete(*keys)

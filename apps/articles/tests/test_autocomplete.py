@@ -2,7 +2,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from apps.articles import autocomplete, services
+from apps.articles import autocomplete, services, tasks
 from apps.articles.tests.factories import ArticleFactory
 from tests.helpers import closed_port
 
@@ -81,3 +81,69 @@ def test_the_rebuild_command_indexes_every_published_title(api_client, capsys):
     assert "Indexed 3 published title(s)." in capsys.readouterr().out
     assert len(suggest(api_client, "rebuilt")["results"]) == 3
     assert autocomplete.client() is not None
+
+
+def wipe_index() -> None:
+    """What a Redis restarted without persistence (or an eviction) leaves: no index, no marker."""
+    client = autocomplete.client()
+    assert client is not None
+    client.delete(*autocomplete._keys(), *autocomplete._marker_keys())
+
+
+def titles(api_client, q: str) -> tuple[list[str], str]:
+    body = suggest(api_client, q)
+    return [item["title"] for item in body["results"]], body["served_from"]
+
+
+def test_a_missing_index_answers_from_the_database_and_queues_one_rebuild(
+    api_client, django_capture_on_commit_callbacks
+):
+    for title in ("Healing index", "Healing twice"):
+        publish(ArticleFactory(title=title), django_capture_on_commit_callbacks)
+    wipe_index()
+
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        assert titles(api_client, "healing") == (["Healing index", "Healing twice"], "database")
+    assert len(queued) == 1, "the lookup that found the index missing queues a rebuild"
+    assert titles(api_client, "healing") == (["Healing index", "Healing twice"], "redis")
+
+    wipe_index()
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        titles(api_client, "healing")
+    with django_capture_on_commit_callbacks(execute=False) as queued_again:
+        assert titles(api_client, "healing")[1] == "database"
+    assert (len(queued), len(queued_again)) == (1, 0), "one rebuild per slot, however many lookups"
+
+
+def test_the_sweep_reindexes_an_edit_whose_message_never_reached_the_broker(
+    api_client, django_capture_on_commit_callbacks
+):
+    article = ArticleFactory(title="Before the outage")
+    publish(article, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=False):  # the index message is lost
+        services.article_update(article=article, title="After the outage")
+    assert titles(api_client, "after") == ([], "redis")
+
+    assert tasks.sweep_autocomplete_index() == "reindexed 1 changed article(s)"
+    assert titles(api_client, "after") == (["After the outage"], "redis")
+    assert titles(api_client, "before") == ([], "redis")
+
+
+def test_the_sweep_rebuilds_an_index_that_disagrees_with_the_database(
+    api_client, django_capture_on_commit_callbacks
+):
+    kept, deleted = ArticleFactory(title="Sweep kept"), ArticleFactory(title="Sweep deleted")
+    publish(kept, django_capture_on_commit_callbacks)
+    publish(deleted, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=False):  # the removal message is lost
+        services.article_delete(article=deleted)
+
+    assert tasks.sweep_autocomplete_index().startswith("rebuilt: 1 title(s), the index held 2 for 1")
+    assert titles(api_client, "sweep") == (["Sweep kept"], "redis")
+
+
+def test_the_sweep_rebuilds_a_missing_index(api_client, django_capture_on_commit_callbacks):
+    publish(ArticleFactory(title="Swept back"), django_capture_on_commit_callbacks)
+    wipe_index()
+    assert tasks.sweep_autocomplete_index() == "rebuilt: 1 title(s), the index was missing"
+    assert titles(api_client, "swept") == (["Swept back"], "redis")

@@ -22,7 +22,7 @@ def test_readyz_is_200_and_names_every_check_when_services_are_up(client):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "cache", "broker", "beat"}
+    assert set(body["checks"]) == {"database", "cache", "broker", "beat", "broker_durability"}
     assert all(check["ok"] for check in body["checks"].values())
 
 

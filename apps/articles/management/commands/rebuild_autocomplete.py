@@ -2,8 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.articles import autocomplete
-from apps.articles.models import Article
+from apps.articles import autocomplete, selectors
 from apps.core.progress import ProgressBar
 
 
@@ -11,7 +10,7 @@ class Command(BaseCommand):
     help = "Rebuild the Redis autocomplete index of published article titles from the database."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        published = Article.objects.published().only("id", "title", "slug", "status").order_by("id")
+        published = selectors.article_list_indexable()
         progress = ProgressBar(published.count(), "Indexing titles")
         try:
             count = autocomplete.rebuild(published.iterator(chunk_size=5_000), on_batch=progress.advance)
