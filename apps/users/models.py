@@ -4,10 +4,25 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
+
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        """The address in lower case throughout, so that one person has one account whatever they type.
+
+        Django lowers only the domain, since a mail server may treat the local part's case as
+        significant; in practice none does, and people capitalise their addresses at random.
+        """
+        return super().normalize_email(email).lower()
+
+    def get_by_natural_key(self, username: str | None) -> "User":
+        # What authenticate() and `createsuperuser` look users up by: the typed address, normalised
+        # like the stored ones, so the login ignores case and still uses the unique index.
+        return self.get(**{self.model.USERNAME_FIELD: self.normalize_email(username)})
 
     def _create_user(self, email: str, password: str | None, **extra_fields: Any) -> "User":
         if not email:
@@ -41,6 +56,16 @@ class User(AbstractUser):
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            # With the unique email, no two accounts can differ only by case, whatever writes the row.
+            models.CheckConstraint(
+                condition=models.Q(email=Lower("email")), name="users_user_email_lower_case"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.email
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.email = type(self).objects.normalize_email(self.email)
+        super().save(*args, **kwargs)

@@ -1,5 +1,8 @@
 """Writes on users: the functions views, admin and commands call."""
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
@@ -11,6 +14,13 @@ def user_authenticate(*, request: HttpRequest, email: str, password: str) -> Use
     # `username` is what authenticate() maps to USERNAME_FIELD, and what django-axes counts by.
     user = authenticate(request, username=email, password=password)
     return user if isinstance(user, User) else None
+
+
+def user_lockout_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
+    """The address django-axes counts failed logins by (AXES_USERNAME_CALLABLE), normalised as the
+    login normalises it: otherwise each way of capitalising one address would get its own limit."""
+    source = credentials if credentials is not None else getattr(request, "data", request.POST)
+    return User.objects.normalize_email(source.get(settings.AXES_USERNAME_FORM_FIELD))
 
 
 def user_session_login(*, request: HttpRequest, user: User) -> None:

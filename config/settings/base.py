@@ -277,6 +277,8 @@ SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# A refused CSRF check answers in the API's error shape on API paths (csrf_failed), Django's page elsewhere.
+CSRF_FAILURE_VIEW = "apps.users.api.views.csrf_failure"
 
 # Passwords: Argon2 first; the others stay so that older hashes still verify and get upgraded.
 PASSWORD_HASHERS = [
@@ -385,6 +387,8 @@ AXES_COOLOFF_TIME = timedelta(seconds=env.int("AXES_COOLOFF_SECONDS", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 # The keyword every login passes to authenticate() (its default, USERNAME_FIELD, would be "email").
 AXES_USERNAME_FORM_FIELD = "username"
+# Logins ignore the address's case, so the count must too.
+AXES_USERNAME_CALLABLE = "apps.users.services.user_lockout_username"
 AXES_CLIENT_IP_CALLABLE = "apps.core.client_ip.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
@@ -411,7 +415,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.PageNumberPaginationWithSize",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=20),
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus the error responses every operation can give.
+    "DEFAULT_SCHEMA_CLASS": "apps.core.api.schema.ErrorResponsesAutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",

@@ -171,6 +171,8 @@ class Browser:
         return reply
 
     def log_in(self, email: str, password: str) -> Reply:
+        # The CSRF cookie first, as a page of the site would get it: the session login checks it.
+        assert self.request("GET", "/api/v1/auth/csrf/").status == 200
         reply = self.request("POST", "/api/v1/auth/login/", body={"email": email, "password": password})
         assert reply.status == 200, reply.body
         assert "sessionid" in self.cookies

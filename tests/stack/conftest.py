@@ -135,6 +135,18 @@ class Stack:
         finally:
             connection.close()
 
+    def csrf_headers(self, source: str = "127.0.0.1") -> dict[str, str]:
+        """What this site's own page sends with a session login: the CSRF cookie and token from
+        GET /api/v1/auth/csrf/, and its Origin."""
+        reply = self.request("GET", "/api/v1/auth/csrf/", source=source)
+        assert reply.status == 200, reply.body
+        cookie = next(c for c in reply.all("Set-Cookie") if c.startswith("__Host-csrftoken="))
+        return {
+            "Cookie": cookie.split(";")[0],
+            "X-CSRFToken": reply.json()["csrf_token"],
+            "Origin": f"https://localhost:{self.https_port}",
+        }
+
     def healthy(self) -> bool:
         try:
             return self.request("GET", "/healthz", timeout=5).status == 200

@@ -110,7 +110,7 @@ def test_a_session_login_sets_host_prefixed_cookies_and_grades_a_plus(stack: Sta
         source="127.0.0.43",
         method="POST",
         body=credentials,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **stack.csrf_headers(source="127.0.0.43")},
     )
 
     names = {parse_set_cookie(c).name for c in scan.set_cookies()}
@@ -129,7 +129,7 @@ def test_the_session_cookie_authenticates_the_next_request_through_nginx(stack: 
         "POST",
         "/api/v1/auth/login/",
         body=credentials,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **stack.csrf_headers(source="127.0.0.44")},
         source="127.0.0.44",
     )
     assert login.status == 200, login.body

@@ -146,7 +146,11 @@ class ArticleListQuerySerializer(serializers.Serializer[dict]):
 
 
 class AutocompleteQuerySerializer(serializers.Serializer[dict]):
-    q = serializers.CharField(max_length=QUERY_MAX_LENGTH, trim_whitespace=True)
+    q = serializers.CharField(
+        max_length=QUERY_MAX_LENGTH,
+        trim_whitespace=True,
+        help_text="Title prefix, any case; not blank once leading and trailing spaces are removed.",
+    )
 
 
 class SuggestionSerializer(serializers.Serializer[dict]):

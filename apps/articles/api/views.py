@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.paginator import Paginator as DjangoPaginator
 from django.db.models import QuerySet
 from django.http import HttpResponse, HttpResponseBase
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -226,7 +226,8 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return self.get_paginated_response(ArticleSerializer(page, many=True).data)
 
     @extend_schema(
-        parameters=[OpenApiParameter("q", str, required=True, description="Title prefix, any case.")],
+        # The serializer that validates `q`, so the schema states its limits (minLength, maxLength).
+        parameters=[AutocompleteQuerySerializer],
         responses={200: AutocompleteResponseSerializer},
     )
     @action(detail=False, methods=["get"], pagination_class=None)

@@ -83,7 +83,7 @@ def test_login_is_throttled_with_429(monkeypatch):
         client.post(reverse("v1:users:login"), {"email": "a@example.com", "password": "x"}, format="json")
         for _ in range(4)
     ]
-    assert [response.status_code for response in statuses[:3]] == [403, 403, 403]
+    assert [response.status_code for response in statuses[:3]] == [401, 401, 401]
     error = _assert_error_shape(statuses[3], 429)
     assert error["code"] == "throttled"
 

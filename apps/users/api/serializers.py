@@ -17,3 +17,7 @@ class LoginSerializer(serializers.Serializer[dict[str, str]]):
 
 class TokenSerializer(serializers.Serializer[dict[str, str]]):
     token = serializers.CharField(read_only=True)
+
+
+class CsrfTokenSerializer(serializers.Serializer[dict[str, str]]):
+    csrf_token = serializers.CharField(read_only=True, help_text="Send it back in the X-CSRFToken header.")

@@ -2,17 +2,40 @@
 
 from typing import Any, cast
 
-from drf_spectacular.utils import extend_schema
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.utils.decorators import method_decorator
+from django.views import csrf
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
+from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from apps.core.api.errors import error_response
+from apps.core.api.schema import ErrorSerializer
+from apps.core.views import API_PATH_PREFIX
 from apps.users import services
-from apps.users.api.serializers import LoginSerializer, TokenSerializer, UserSerializer
+from apps.users.api.serializers import (
+    CsrfTokenSerializer,
+    LoginSerializer,
+    TokenSerializer,
+    UserSerializer,
+)
 from apps.users.models import User
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's answer to a request its CSRF check refused (settings.CSRF_FAILURE_VIEW): the API's
+    error shape on API paths, Django's own page elsewhere."""
+    if request.path.startswith(API_PATH_PREFIX):
+        return error_response(403, "csrf_failed", f"CSRF verification failed: {reason}")
+    return csrf.csrf_failure(request, reason=reason)
 
 
 def _request_user(request: Request) -> User:
@@ -35,20 +58,54 @@ def _authenticated_user(request: Request) -> User:
 
 
 class LoginThrottledView(APIView):
+    # A refused login is 401 only if the view's first authentication class names a scheme for the
+    # WWW-Authenticate header (DRF: "Unauthorized and Forbidden responses"); the token's does. It
+    # authenticates only a request that sends a token, and these views do not care who that is.
+    authentication_classes = [TokenAuthentication]
     permission_classes = [permissions.AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
 
+@method_decorator(csrf_protect, name="dispatch")
 class SessionLoginView(LoginThrottledView):
-    # No session authentication here: CSRF is checked by Django's login, not for anonymous posts.
-    authentication_classes: list[Any] = []
+    """Sign in with the session cookie: for a browser on this site, which must send the CSRF token.
 
-    @extend_schema(request=LoginSerializer, responses={200: UserSerializer})
+    DRF's views are exempt from Django's CSRF check, and a login has no session yet for DRF's own
+    check to apply to; without this one, a form on any site could sign a visitor in as the attacker.
+    Django's check (Origin, then token) runs before the credentials are read.
+    """
+
+    @extend_schema(
+        request=LoginSerializer,
+        responses={
+            200: UserSerializer,
+            403: OpenApiResponse(
+                ErrorSerializer,
+                description="csrf_failed: no valid CSRF token (GET auth/csrf/ first) or a foreign Origin.",
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         user = _authenticated_user(request)
         services.user_session_login(request=request._request, user=user)
         return Response(UserSerializer(user).data)
+
+
+@method_decorator(never_cache, name="dispatch")
+class CsrfTokenView(APIView):
+    """The CSRF token a browser sends back in the X-CSRFToken header, also set as its cookie.
+
+    The cookie is HttpOnly in production, so a page's script reads the token here. Signing in
+    rotates it: fetch it again after a login.
+    """
+
+    authentication_classes: list[Any] = []
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses={200: CsrfTokenSerializer})
+    def get(self, request: Request) -> Response:
+        return Response({"csrf_token": get_token(request._request)})
 
 
 class SessionLogoutView(APIView):
@@ -61,7 +118,7 @@ class SessionLogoutView(APIView):
 
 
 class TokenObtainView(LoginThrottledView):
-    authentication_classes: list[Any] = []
+    """A token for a client that is not a browser. No cookie is set, so no CSRF check is needed."""
 
     @extend_schema(request=LoginSerializer, responses={200: TokenSerializer})
     def post(self, request: Request) -> Response:

@@ -29,7 +29,7 @@ def login(client: APIClient, email: str, password: str, **extra):
 def fail_until_locked(client: APIClient, email: str, limit: int = 3, **extra) -> None:
     """The limit-th failure is the one that locks, and is answered 429 already."""
     for _ in range(limit - 1):
-        assert login(client, email, "wrong", **extra).status_code == 403
+        assert login(client, email, "wrong", **extra).status_code == 401
     assert login(client, email, "wrong", **extra).status_code == 429
 
 
@@ -73,6 +73,15 @@ def test_a_forged_x_forwarded_for_does_not_escape_the_lockout(settings):
         login(client, user.email, "wrong", HTTP_X_FORWARDED_FOR=f"{forged}, 203.0.113.9")
     response = login(client, user.email, DEFAULT_PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.4, 203.0.113.9")
     assert response.status_code == 429
+
+
+def test_changing_the_case_of_the_address_does_not_escape_the_lockout():
+    user = UserFactory(email="ada@example.com")
+    client = APIClient()
+    assert login(client, "ADA@example.com", "wrong").status_code == 401
+    assert login(client, "Ada@Example.com", "wrong").status_code == 401
+    assert login(client, "ada@EXAMPLE.COM", "wrong").status_code == 429
+    assert login(client, user.email, DEFAULT_PASSWORD).status_code == 429
 
 
 def test_the_admin_login_is_locked_too(client):

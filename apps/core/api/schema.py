@@ -1,0 +1,88 @@
+"""The OpenAPI schema's error responses: the one error shape (apps/core/api/errors.py) as a
+component, attached to every operation with the statuses it can answer, so no view lists them."""
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import permissions, serializers
+from rest_framework.authentication import SessionAuthentication
+
+ERROR_STATUSES = {
+    400: "The body or a query parameter was refused; `fields` names each problem.",
+    401: "No valid credentials; the WWW-Authenticate header names the scheme to use.",
+    403: "Authenticated but not allowed, or a session's write without a valid CSRF token.",
+    404: "No such object here, or a page past the last one.",
+    405: "This path does not take that method; the Allow header lists those it takes.",
+    413: "The body is larger than the server accepts.",
+    415: "The body's Content-Type is not one this operation parses.",
+    429: "Too many requests (or failed logins); the Retry-After header says when to try again.",
+    503: "A service the request needs is down; the Retry-After header says when to try again.",
+}
+
+
+class ErrorDetailSerializer(serializers.Serializer[dict[str, Any]]):
+    code = serializers.CharField(help_text="For programs: stable, snake_case (`invalid`, `throttled`...).")
+    message = serializers.CharField(help_text="For people; the wording may change.")
+    # DRF's metaclass takes declared fields off the class, so this does not hide Serializer.fields.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        required=False, help_text="Only for `invalid`: the problems, by field name (or `non_field_errors`)."
+    )
+
+
+class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
+    error = ErrorDetailSerializer()
+    request_id = serializers.CharField(help_text="The X-Request-ID of the response, for a report to quote.")
+
+
+def _safe(method: str) -> bool:
+    return method in permissions.SAFE_METHODS
+
+
+class ErrorResponsesAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema (REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]) plus the error responses.
+
+    A status a view declares itself (`@extend_schema(responses=...)`) is kept as it wrote it.
+    """
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        error = self.resolve_serializer(ErrorSerializer, "response").ref
+        for code in sorted(self._error_statuses(operation)):
+            operation["responses"].setdefault(
+                str(code),
+                {"description": ERROR_STATUSES[code], "content": {"application/json": {"schema": error}}},
+            )
+        return operation
+
+    def _error_statuses(self, operation: dict[str, Any]) -> set[int]:
+        view, method = self.view, self.method
+        has_body = "requestBody" in operation
+        paginator = getattr(view, "paginator", None)
+        paging = {
+            getattr(paginator, "page_query_param", None),
+            getattr(paginator, "page_size_query_param", None),
+        }
+        query = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        statuses = {405, 429, 503}
+        if has_body:
+            statuses |= {400, 413, 415}
+        if query - paging:
+            statuses.add(400)
+        if "{" in self.path or query & paging - {None}:
+            statuses.add(404)
+        # DRF answers 401 only when the first authentication class names a scheme, else 403.
+        if view.get_authenticate_header(view.request):
+            statuses.add(401)
+        if any(self._permission_can_refuse(p, method) for p in view.get_permissions()):
+            statuses.add(403)
+        if not _safe(method) and any(isinstance(a, SessionAuthentication) for a in view.get_authenticators()):
+            statuses.add(403)  # DRF checks a session's CSRF token on writes
+        return statuses
+
+    @staticmethod
+    def _permission_can_refuse(permission: object, method: str) -> bool:
+        if isinstance(permission, permissions.AllowAny):
+            return False
+        return not (isinstance(permission, permissions.IsAuthenticatedOrReadOnly) and _safe(method))
