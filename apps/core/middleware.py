@@ -46,23 +46,29 @@ _CONTROL_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _CONTROL_IN_PATH = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def _has(pattern: re.Pattern[str], value: str) -> bool:
+    # isprintable() is one quick pass, true for nearly every value; the pattern decides the rest
+    # (a tab, or bytes above 0x7f that the server decoded as Latin-1).
+    return not value.isprintable() and pattern.search(value) is not None
+
+
 def control_character_in(request: HttpRequest) -> str | None:
     """Which part of the request holds a control character where none can be valid, or None.
 
     A query value may hold an encoded tab or newline (a textarea sent by GET), so there only NUL is
     refused: PostgreSQL cannot store or compare it.
     """
-    if _CONTROL_IN_PATH.search(request.path_info):
+    if _has(_CONTROL_IN_PATH, request.path_info):
         return "path"
     query = request.META.get("QUERY_STRING", "")
     if "%00" in query or "\x00" in query:
         return "query string"
     for key, value in request.META.items():
-        if (key.startswith("HTTP_") or key == "CONTENT_TYPE") and _CONTROL_IN_HEADER.search(value):
+        if (key.startswith("HTTP_") or key == "CONTENT_TYPE") and _has(_CONTROL_IN_HEADER, value):
             return f"{key.removeprefix('HTTP_').replace('_', '-').title()} header"
     # Parsed, so a quoted cookie's escapes ("\000") count too.
     for name, value in request.COOKIES.items():
-        if _CONTROL_IN_HEADER.search(name) or _CONTROL_IN_HEADER.search(value):
+        if _has(_CONTROL_IN_HEADER, name) or _has(_CONTROL_IN_HEADER, value):
             return "cookies"
     return None
 
