@@ -74,8 +74,11 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
         else:
             response = HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
     elif _is_api(request):
-        # Only our own BadRequest messages are written for clients; others may quote internals.
-        message = str(exception) if type(exception) is BadRequest else "The request could not be understood."
+        # A BadRequest's message is written for the client (ours, Django's); a SuspiciousOperation's
+        # is written for the operator and may repeat what the client sent.
+        message = "The request could not be understood."
+        if isinstance(exception, BadRequest):
+            message = str(exception)
         response = error_response(400, "bad_request", message)
     else:
         response = defaults.bad_request(request, exception)
