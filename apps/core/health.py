@@ -150,9 +150,10 @@ def run_checks(timeout: float | None = None) -> list[CheckResult]:
             results.append(CheckResult(name, True, future.result(), required))
         else:
             results.append(CheckResult(name, False, f"{type(error).__name__}: {error}"[:200], required))
-    failed = [result.name for result in results if not result.ok]
+    failed = [f"{result.name} ({result.detail})" for result in results if not result.ok]
     if failed:
+        # The details (hosts, ports, errors) are for the operator: /readyz shows the public only names.
         logger.warning(
-            "readiness check failed: %s", ", ".join(failed), extra={"elapsed": time.monotonic() - started}
+            "readiness check failed: %s", "; ".join(failed), extra={"elapsed": time.monotonic() - started}
         )
     return results

@@ -1,13 +1,16 @@
-"""Request-wide middleware: request ids, metrics, read-your-writes routing and body size limits."""
+"""Request-wide middleware: request ids, metrics, control characters, read-your-writes routing and
+body size limits."""
 
 import ipaddress
 import logging
+import re
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import BadRequest
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -35,6 +38,59 @@ class RequestIdMiddleware:
             current_request_id.reset(token)
         response[REQUEST_ID_HEADER] = request_id
         return response
+
+
+# C0 controls and DEL are never part of a header value (RFC 9110; a tab is) or of a cookie a browser
+# keeps (RFC 6265bis), and never part of a path here.
+_CONTROL_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL_IN_PATH = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _has(pattern: re.Pattern[str], value: str) -> bool:
+    # isprintable() is one quick pass, true for nearly every value; the pattern decides the rest
+    # (a tab, or bytes above 0x7f that the server decoded as Latin-1).
+    return not value.isprintable() and pattern.search(value) is not None
+
+
+def control_character_in(request: HttpRequest) -> str | None:
+    """Which part of the request holds a control character where none can be valid, or None.
+
+    A query value may hold an encoded tab or newline (a textarea sent by GET), so there only NUL is
+    refused: PostgreSQL cannot store or compare it.
+    """
+    if _has(_CONTROL_IN_PATH, request.path_info):
+        return "path"
+    query = request.META.get("QUERY_STRING", "")
+    if "%00" in query or "\x00" in query:
+        return "query string"
+    for key, value in request.META.items():
+        if (key.startswith("HTTP_") or key == "CONTENT_TYPE") and _has(_CONTROL_IN_HEADER, value):
+            return f"{key.removeprefix('HTTP_').replace('_', '-').title()} header"
+    # Parsed, so a quoted cookie's escapes ("\000") count too.
+    for name, value in request.COOKIES.items():
+        if _has(_CONTROL_IN_HEADER, name) or _has(_CONTROL_IN_HEADER, value):
+            return "cookies"
+    return None
+
+
+class ControlCharacterMiddleware:
+    """Refuses a request with a control character where none can be valid, as a 400.
+
+    A NUL reaching the database is a 500 (PostgreSQL refuses it in text), whichever part of the
+    request carried it: a session cookie, a slug in the path, a token, a filter in the admin.
+    Django checks none of these, nor does gunicorn. Raising BadRequest gives Django's 400 through
+    handler400 (the API's error shape on API paths), logged as one warning line. Field values in
+    bodies are refused by the fields themselves (DRF's and Django's CharField validators).
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        where = control_character_in(request)
+        if where is not None:
+            raise BadRequest(f"The request has a control character in its {where}.")
+        return self.get_response(request)
 
 
 class ReadYourWritesMiddleware:

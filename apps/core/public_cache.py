@@ -13,8 +13,10 @@ What is stored, and for whom:
 - Only GET requests with no session cookie, no read-your-writes cookie and no Authorization
   header are looked up or stored; an analytics cookie does not matter. Only 200 responses
   that set no cookie are stored.
-- The key covers the scheme, the Host, the path and query string, and the Accept header. An
-  entry is stored only after Django answered 200, so the Host was one it allows.
+- The key covers the scheme, the Host (port included, and the server's name and port, which
+  Django uses without one), the path and query string, and the Accept header: pages carry links
+  built from the Host, so one client's Host is never served to another. An entry is stored only
+  after Django answered 200, so the Host was one it allows.
 - Each entry carries the generation it was built under, read in the same round trip as the
   lookup, before Django ran: a change during the request leaves an entry no one will read.
 - The layer looks a path up only once a view in this process has marked a response for it,
@@ -150,6 +152,9 @@ def _entry_key(environ: dict[str, Any], path: str) -> str:
             environ.get("HTTP_X_FORWARDED_PROTO", ""),
             environ.get("HTTP_HOST", ""),
             environ.get("HTTP_X_FORWARDED_HOST", ""),
+            # What Django builds links from when no Host header came (HTTP/1.0).
+            environ.get("SERVER_NAME", ""),
+            environ.get("SERVER_PORT", ""),
             path,
             environ.get("QUERY_STRING", ""),
             environ.get("HTTP_ACCEPT", ""),

@@ -1,8 +1,10 @@
 """Health endpoints and the error handlers that give API paths JSON bodies."""
 
+import logging
 import sys
 
 from django.conf import settings
+from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views import defaults
@@ -11,9 +13,11 @@ from django.views.decorators.http import require_GET
 
 from apps.core.api.errors import error_response
 from apps.core.health import run_checks
+from apps.core.middleware import is_local_unproxied
 from apps.core.outages import database_failure, outage_response
 
 API_PATH_PREFIX = "/api/"
+logger = logging.getLogger(__name__)
 
 
 @require_GET
@@ -24,25 +28,70 @@ def home(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> HttpResponse:
-    """Readiness: every required dependency answers. 503 names the ones that did not."""
+    """Readiness: every required dependency answers. 503 names the ones that did not.
+
+    The probe is public: it says which dependency is down, not where it is or what it said
+    (host, port, exception text). The details go to the log line run_checks writes, and to
+    callers on this host that did not come through a proxy (an operator's curl).
+    """
     results = run_checks()
     ready = all(result.ok for result in results if result.required)
     healthy = all(result.ok for result in results)
+    detailed = is_local_unproxied(request)
     body = {
         "status": "ok" if healthy else "degraded" if ready else "unavailable",
-        "checks": {result.name: {"ok": result.ok, "detail": result.detail} for result in results},
+        "checks": {
+            result.name: {"ok": result.ok, "detail": result.detail} if detailed else {"ok": result.ok}
+            for result in results
+        },
     }
-    return JsonResponse(body, status=200 if ready else 503)
+    response = JsonResponse(body, status=200 if ready else 503)
+    # run_checks logged the failure, with its details, as a warning: a load balancer polls this
+    # every few seconds during an outage, and Django would add an error line (a Sentry event) each.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith(API_PATH_PREFIX)
 
 
+def _printable(text: str) -> str:
+    # What a client sent, safe in a log line: control characters escaped, length bounded.
+    return text.encode("unicode_escape").decode("ascii")[:300]
+
+
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if _is_api(request):
-        return error_response(400, "bad_request", "The request could not be understood.")
-    return defaults.bad_request(request, exception)
+    """Django's answer to a request it refused (BadRequest, SuspiciousOperation, an unreadable
+    body), logged as one warning line: a client can send these as often as it likes, so they
+    must not be errors with a traceback each (Django's default for SuspiciousOperation)."""
+    response: HttpResponse
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = f"The request body is larger than the limit of {limit} bytes."
+        if _is_api(request):
+            response = error_response(413, "request_too_large", message)
+        else:
+            response = HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+    elif _is_api(request):
+        # A BadRequest's message is written for the client (ours, Django's); a SuspiciousOperation's
+        # is written for the operator and may repeat what the client sent.
+        message = "The request could not be understood."
+        if isinstance(exception, BadRequest):
+            message = str(exception)
+        response = error_response(400, "bad_request", message)
+    else:
+        response = defaults.bad_request(request, exception)
+    logger.warning(
+        "refused with %s on %s: %s: %s",
+        response.status_code,
+        _printable(request.path),
+        type(exception).__name__,
+        _printable(str(exception)),
+    )
+    # Django would log it again, as an error with a traceback for a SuspiciousOperation.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -63,9 +112,14 @@ def locked_out(
     """django-axes' answer to a locked-out login, in the API's error shape on API paths."""
     minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
     message = f"Too many failed logins; try again in {minutes} minute(s)."
+    response: HttpResponse
     if _is_api(request):
-        return error_response(429, "locked_out", message)
-    return HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
+        response = error_response(429, "locked_out", message)
+    else:
+        response = HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
+    # The whole cool-off: the lockout may end sooner, never later.
+    response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return response
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -64,6 +64,9 @@ MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
     # Before everything that can answer early (redirects, 413s), so their time and status count too.
     "apps.core.middleware.MetricsMiddleware",
+    # After the two above, so a refusal carries an id and is counted; before anything that reads a
+    # cookie, the path or a header into a query (sessions, authentication, views).
+    "apps.core.middleware.ControlCharacterMiddleware",
     # Outside the session middleware, so a session saved to the database counts as a write.
     "apps.core.middleware.ReadYourWritesMiddleware",
     # A database outage in a view is a quick 503 with Retry-After, not a 500 (apps/core/outages.py).
@@ -413,6 +416,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    # DRF's three parsers; the JSON one answers JSON nested too deeply with a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.PageNumberPaginationWithSize",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=20),
     # drf-spectacular's, plus the error responses every operation can give.

@@ -132,7 +132,9 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         # The page is kept here even when the front layer (apps/core/public_cache.py) stores it
         # too: signed-in clients read it here, and so does every client while the database is down.
         as_json = getattr(request.accepted_renderer, "format", None) == "json"
-        page_key = article_cache.key("list.json" if as_json else "list", request.get_full_path())
+        # The page's next/previous links name the scheme and Host (port included) the client sent:
+        # keyed by the path alone, one client's Host would be served to everyone.
+        page_key = article_cache.key("list.json" if as_json else "list", request.build_absolute_uri())
         count_key = article_cache.key("count", _count_identity(request))
         generation, (cached, count) = article_cache.read(page_key, count_key)
         if cached is not None:
