@@ -396,6 +396,9 @@ def test_nginx_answers_its_own_errors_in_the_api_error_shape_and_says_when_to_re
         shape = json.loads(body.group(1).replace("$keel_request_id", "an-id"))
         assert set(shape) == {"error", "request_id"}
         assert set(shape["error"]) == {"code", "message"}
+    # Over HTTP/2 the URL limit is nginx's own check before proxying, not the request line buffer.
+    assert "if ($keel_uri_too_long) {\n    return 414;\n}" in files["proxy.conf"]
+    assert '"~^.{8000}" 1;' in site
     assert "add_header Retry-After $keel_retry_after always;" in common
     assert "add_header Retry-After 5 always;" in common
     # 6r/m frees a request every 10 s; 20r/s, in under one.

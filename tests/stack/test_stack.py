@@ -11,9 +11,11 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -418,6 +420,23 @@ def test_nginx_refuses_hostile_input_in_the_api_error_shape_with_a_safe_request_
     assert reply.all("X-Content-Type-Options") == ["nosniff"]
     # Nothing reached Django: gunicorn never logged the request.
     assert answer["request_id"] not in stack.log("web-access.log")
+
+
+def test_a_url_over_8k_sent_over_http2_gets_the_same_414_as_over_http_1_1(stack: Stack):
+    """HTTP/2 measures a URL compressed, so it is not stopped where an HTTP/1.1 request line is."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed: no HTTP/2 client to send the request with")
+    url = f"{stack.origin}/api/v1/articles/?q={'a' * 9000}"
+    result = subprocess.run(
+        [curl, "--silent", "--http2", "--cacert", str(stack.cert), "--include", url],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    head, _, body = result.stdout.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/2 414"), result.stdout[:300] + result.stderr
+    assert json.loads(body)["error"]["code"] == "uri_too_long"
 
 
 # Ids nginx and Django must agree on: accepted by both (True) or replaced by both (False).
