@@ -14,6 +14,7 @@ blocks; nginx's own `$variables` pass through untouched.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -197,6 +198,7 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         ["127.0.0.1:8443"] if local else ["443", "[::]:443"]
     )
     https_port = listen_https[0].rsplit(":", 1)[-1] if tls else "443"
+    http_port = listen_http[0].rsplit(":", 1)[-1]
     tls_cert = env.get("NGINX_TLS_CERT", "").strip()
     tls_key = env.get("NGINX_TLS_KEY", "").strip()
     if tls and not (tls_cert and tls_key):
@@ -310,6 +312,7 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         # ssl_reject_handshake arrived in nginx 1.19.4 (Debian 11 and Ubuntu 22.04 ship 1.18).
         "REJECT_HANDSHAKE": nginx_version >= (1, 19, 4),
         "HTTPS_PORT_SUFFIX": "" if https_port == "443" else f":{https_port}",
+        "HTTP_PORT_SUFFIX": "" if http_port == "80" else f":{http_port}",
         "NGINX_TLS_CERT": tls_cert,
         "NGINX_TLS_KEY": tls_key,
         "NGINX_TLS_DHPARAM": env.get("NGINX_TLS_DHPARAM", "").strip(),
@@ -326,6 +329,8 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         **rates,
         "NGINX_LIMIT_LOGIN_BURST": as_int(env, "NGINX_LIMIT_LOGIN_BURST", 5),
         "NGINX_LIMIT_API_BURST": as_int(env, "NGINX_LIMIT_API_BURST", 40),
+        "NGINX_LIMIT_LOGIN_RETRY_AFTER": _retry_after(rates["NGINX_LIMIT_LOGIN_RATE"]),
+        "NGINX_LIMIT_API_RETRY_AFTER": _retry_after(rates["NGINX_LIMIT_API_RATE"]),
         "NGINX_ACME_ROOT": path("NGINX_ACME_ROOT", build_dir / "acme" if local else Path("/var/www/acme")),
         # supervisor
         "PROGRAMS": ",".join(programs),
@@ -353,6 +358,13 @@ _RATE_DEFAULTS = {
     "NGINX_LIMIT_LOGIN_RATE": "10r/m",
     "NGINX_LIMIT_API_RATE": "20r/s",
 }
+
+
+def _retry_after(rate: str) -> int:
+    """Whole seconds until a rate of "10r/m" or "20r/s" lets one more request through."""
+    count, _, unit = rate.partition("r/")
+    period = 60 if unit == "m" else 1
+    return max(1, math.ceil(period / max(1, int(count))))
 
 
 def _nginx_upstream(server: str, max_fails: str, fail_timeout: str) -> str:

@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -93,9 +94,33 @@ class Stack:
     def static_root(self) -> Path:
         return self.root / "static"
 
+    @property
+    def media_root(self) -> Path:
+        return self.root / "media"
+
+    @property
+    def origin(self) -> str:
+        """The site's canonical origin: the only one Django may ever put into a link."""
+        return f"https://localhost:{self.https_port}"
+
     def log(self, name: str) -> str:
         path = self.logs / name
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def error_lines(self, name: str = "web.log") -> list[str]:
+        """The ERROR and CRITICAL lines of a program's log (JSON from Django, text from gunicorn)."""
+        found = []
+        for line in self.log(name).splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if isinstance(record, dict):
+                if str(record.get("level", "")).upper() in {"ERROR", "CRITICAL"}:
+                    found.append(line)
+            elif "[ERROR]" in line or "[CRITICAL]" in line or line.startswith("Traceback"):
+                found.append(line)
+        return found
 
     def tls_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.cert))
@@ -146,6 +171,19 @@ class Stack:
             "X-CSRFToken": reply.json()["csrf_token"],
             "Origin": f"https://localhost:{self.https_port}",
         }
+
+    def send_raw(self, data: bytes, *, https: bool = False, timeout: float = 10) -> bytes:
+        """Bytes no HTTP library would send (a malformed request), and all nginx answers."""
+        port = self.https_port if https else self.http_port
+        with socket.create_connection(("127.0.0.1", port), timeout) as plain:
+            connection = (
+                self.tls_context().wrap_socket(plain, server_hostname="localhost") if https else plain
+            )
+            connection.sendall(data)
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+            return answer
 
     def healthy(self) -> bool:
         try:

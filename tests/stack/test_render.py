@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import gzip
+import json
 import os
 import re
 import runpy
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from apps.core import request_id
 from deploy import precompress, render
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -311,3 +313,123 @@ def test_the_site_uses_only_directives_the_installed_nginx_knows(tmp_path, versi
     site = (tmp_path / "build" / "nginx" / "sites-available" / "keel.conf").read_text()
     assert expected in site
     assert absent not in site
+
+
+@pytest.mark.parametrize("version", ["1.18.0", "1.22.1"])
+def test_the_default_tls_server_answers_every_request_421_with_or_without_handshake_rejection(
+    tmp_path, version
+):
+    result = run_render(
+        tmp_path,
+        "--no-validate",
+        NGINX_BIN=str(fake_nginx(tmp_path, version)),
+        NGINX_TLS="on",
+        NGINX_TLS_CERT="cert.pem",
+        NGINX_TLS_KEY="key.pem",
+    )
+    assert result.returncode == 0, result.stderr
+
+    site = (tmp_path / "build" / "nginx" / "sites-available" / "keel.conf").read_text()
+    servers = [block.split("\n}")[0] for block in site.split("\nserver {")[1:]]
+    catch_all = [server for server in servers if "server_name _;" in server]
+    default_tls_server = next(server for server in catch_all if " ssl" in server)
+    assert "\n    return 421;" in default_tls_server
+    assert "location" not in default_tls_server
+
+
+def _site_files(tmp_path: Path) -> dict[str, str]:
+    nginx = tmp_path / "build" / "nginx"
+    return {path.name: path.read_text() for path in nginx.rglob("*.conf")}
+
+
+@pytest.mark.parametrize(
+    ("env", "https_host", "http_host"),
+    [
+        ({"NGINX_LISTEN": "127.0.0.1:8080"}, "$host", "$host:8080"),
+        ({"NGINX_LISTEN": "80", "NGINX_LISTEN_TLS": "443"}, "$host", "$host"),
+    ],
+)
+def test_django_and_the_micro_cache_see_the_site_port_never_the_clients(tmp_path, env, https_host, http_host):
+    assert run_render(tmp_path, **env).returncode == 0
+
+    files = _site_files(tmp_path)
+    site, proxy, app = files["keel.conf"], files["proxy.conf"], files["app.conf"]
+    assert f'https   "{https_host}";' in site
+    assert f'default "{http_host}";' in site
+    assert "proxy_set_header Host $keel_canonical_host;" in proxy
+    assert "proxy_set_header X-Forwarded-Host $keel_canonical_host;" in proxy
+    assert 'proxy_set_header X-Forwarded-Port "";' in proxy
+    assert "$http_host" not in "".join(files.values())
+    assert "proxy_cache_key $scheme://$keel_canonical_host$request_uri;" in app
+
+
+def test_nginx_accepts_exactly_the_request_ids_django_accepts(tmp_path):
+    assert run_render(tmp_path).returncode == 0
+
+    site = _site_files(tmp_path)["keel.conf"]
+    pattern = re.search(r'\$keel_request_id \{\n\s+"~(.+)" \$http_x_request_id;', site)
+    assert pattern, "the request id map has no pattern"
+    nginx_accepts = re.compile(pattern.group(1))
+    candidates = ["trace-me", "a:b.c_d-e", "a" * 128, "a" * 129, 'x","y', "a b", "a/b", "caf\u00e9", "a\\b"]
+    for candidate in candidates:
+        django_accepts = request_id.request_id_from_header(candidate) == candidate
+        assert bool(nginx_accepts.match(candidate)) == django_accepts, candidate
+
+
+def test_nginx_answers_its_own_errors_in_the_api_error_shape_and_says_when_to_retry(tmp_path):
+    assert run_render(tmp_path, NGINX_LIMIT_LOGIN_RATE="6r/m", NGINX_LIMIT_API_RATE="20r/s").returncode == 0
+
+    files = _site_files(tmp_path)
+    common, site = files["common.conf"], files["keel.conf"]
+    for line in [
+        "error_page 400 494 =400 /.keel-error-400;",
+        "error_page 405 @keel_405;",
+        "error_page 413 @keel_413;",
+        "error_page 414 =414 /.keel-error-414;",
+        "error_page 429 @keel_429;",
+        "error_page 502 503 504 =503 @keel_5xx;",
+    ]:
+        assert line in common
+    for status in (400, 405, 413, 414, 429, 503):
+        body = re.search(rf"return {status} '(.+)\\n';", common)
+        assert body, status
+        shape = json.loads(body.group(1).replace("$keel_request_id", "an-id"))
+        assert set(shape) == {"error", "request_id"}
+        assert set(shape["error"]) == {"code", "message"}
+    # Over HTTP/2 the URL limit is nginx's own check before proxying, not the request line buffer.
+    assert "if ($keel_uri_too_long) {\n    return 414;\n}" in files["proxy.conf"]
+    assert '"~^.{8000}" 1;' in site
+    assert "add_header Retry-After $keel_retry_after always;" in common
+    assert "add_header Retry-After 5 always;" in common
+    # 6r/m frees a request every 10 s; 20r/s, in under one.
+    assert re.search(r"~\^/api/v1/auth/\s+10;", site)
+    assert re.search(r"/admin/login/\s+10;", site)
+    assert re.search(r"default\s+1;", site)
+
+
+def test_static_files_and_media_carry_a_strict_content_security_policy(tmp_path):
+    assert run_render(tmp_path).returncode == 0
+
+    files = _site_files(tmp_path)
+    app = files["app.conf"]
+    for location in ("location /static/ {", "location /media/ {"):
+        block = app[app.index(location) : app.index("}", app.index(location))]
+        assert "include snippets/keel/file-csp.conf;" in block
+    assert (
+        "add_header Content-Security-Policy \"default-src 'none'; style-src 'unsafe-inline'; "
+        "frame-ancestors 'none'\" always;"
+    ) in files["file-csp.conf"]
+
+
+def test_nginx_hides_its_version_from_every_server_and_may_open_enough_files(tmp_path):
+    assert run_render(tmp_path).returncode == 0
+
+    files = _site_files(tmp_path)
+    site = files["keel.conf"]
+    # At http level, before the first server (the catch-alls included).
+    assert site.index("\nserver_tokens off;") < site.index("\nserver {")
+    assert "server_tokens" not in files["common.conf"]
+    nginx = files["nginx.conf"]
+    connections = int(re.search(r"worker_connections (\d+);", nginx).group(1))
+    open_files = int(re.search(r"worker_rlimit_nofile (\d+);", nginx).group(1))
+    assert open_files >= 2 * connections

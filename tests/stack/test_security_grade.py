@@ -89,6 +89,22 @@ def test_an_api_response_grades_a_plus(stack: Stack):
     assert_a_plus(scan)
 
 
+def test_a_static_file_grades_a_plus(stack: Stack):
+    scan = observe(stack, "/static/admin/css/base.css", source="127.0.0.45")
+    assert scan.page.mime == "text/css"
+    assert_a_plus(scan)
+
+
+def test_a_media_file_grades_a_plus(stack: Stack):
+    stack.media_root.mkdir(exist_ok=True)
+    (stack.media_root / "upload.txt").write_text("an uploaded file\n")
+
+    scan = observe(stack, "/media/upload.txt", source="127.0.0.46")
+
+    assert scan.page.body == b"an uploaded file\n"
+    assert_a_plus(scan)
+
+
 def test_the_login_page_sets_a_host_prefixed_csrf_cookie_and_grades_a_plus(stack: Stack):
     scan = observe(stack, "/admin/login/", source="127.0.0.42")
 

@@ -10,9 +10,12 @@ import gzip
 import http.client
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -197,11 +200,21 @@ def access_log_lines(stack: Stack, *, path: str, client: str) -> list[dict[str, 
     return [line for line in lines if line["path"] == path and line["remote_addr"] == client]
 
 
-def test_the_429_answer_is_in_the_api_error_shape(stack: Stack):
+def test_the_429_answer_is_in_the_api_error_shape_and_says_when_to_retry(stack: Stack):
     for _ in range(5):
-        reply = stack.request("POST", "/api/v1/auth/token/", body=b"{}", source="127.0.0.14")
+        reply = stack.request(
+            "POST",
+            "/api/v1/auth/token/",
+            body=b"{}",
+            headers={"X-Request-ID": 'x","request_id":"forged'},
+            source="127.0.0.14",
+        )
     assert reply.status == 429
     assert reply.json()["error"]["code"] == "throttled"
+    assert reply.json()["request_id"] == reply.header("X-Request-ID") != 'x","request_id":"forged'
+    # The stack's login rate, 6r/m, frees a request every 10 s.
+    assert reply.header("Retry-After") == "10"
+    assert reply.all("X-Content-Type-Options") == ["nosniff"]
 
 
 @pytest.mark.parametrize(("path", "status"), [("/admin/login/", 200), ("/api/v1/users/me/", 401)])
@@ -228,6 +241,9 @@ def test_static_files_carry_the_security_headers_too(stack: Stack):
     assert reply.all("X-Content-Type-Options") == ["nosniff"]
     assert reply.all("Cross-Origin-Resource-Policy") == ["same-site"]
     assert reply.all("Strict-Transport-Security") == ["max-age=31536000; includeSubDomains; preload"]
+    assert reply.all("Content-Security-Policy") == [
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    ]
 
 
 def test_the_request_id_passes_from_the_client_through_nginx_to_the_access_log(stack: Stack):
@@ -241,6 +257,233 @@ def test_the_request_id_passes_from_the_client_through_nginx_to_the_access_log(s
     assert {"request_id": "trace-me-42", "path": "/healthz", "status": "200"}.items() <= next(
         line for line in lines if line["request_id"] == "trace-me-42"
     ).items()
+
+
+# --- hostile input: nginx refuses it in the API's error shape, and no header reaches a cache ----
+
+NGINX_REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
+# A client's id written to break out of the JSON string nginx pastes it into.
+FORGED_REQUEST_ID = 'x","request_id":"forged'
+PASSWORD = "a-long-passphrase"
+
+
+@pytest.fixture(scope="module")
+def readers(stack: Stack) -> dict[str, dict[str, str]]:
+    """The headers of the three kinds of client: anonymous, an API token, a browser session."""
+    token = _api_token(stack, "reader-token@example.com", source="127.0.0.60")
+    stack.create_user("reader-session@example.com", PASSWORD)
+    login = stack.request(
+        "POST",
+        "/api/v1/auth/login/",
+        body=json.dumps({"email": "reader-session@example.com", "password": PASSWORD}).encode(),
+        headers={"Content-Type": "application/json"},
+        source="127.0.0.61",
+    )
+    assert login.status == 200, login.body
+    session = next(c for c in login.all("Set-Cookie") if c.startswith("__Host-sessionid="))
+    return {
+        "anonymous": {},
+        "token": {"Authorization": f"Token {token}"},
+        "session": {"Cookie": session.split(";")[0]},
+    }
+
+
+@pytest.fixture(scope="module")
+def three_published_articles(stack: Stack) -> None:
+    """Enough for a second page at page_size=1, so a page has both a next and a previous link."""
+    code = (
+        "from apps.users.models import User\n"
+        "from apps.articles import services\n"
+        "author = User.objects.create_user('pages@example.com', 'a-long-passphrase')\n"
+        "for n in range(3):\n"
+        "    services.article_publish(article=services.article_create(author=author, title=f'Paged {n}'))\n"
+    )
+    created = stack.manage("shell", "--no-imports", "-c", code)
+    assert created.returncode == 0, created.stderr
+
+
+HOSTILE_ORIGINS = {
+    "another-port": ({"Host": "localhost:6666"}, ""),
+    "the-default-port-written-out": ({"Host": "localhost:443"}, ""),
+    "no-port": ({"Host": "localhost"}, ""),
+    "upper-case-and-a-port": ({"Host": "LOCALHOST:6666"}, ""),
+    "forwarded-headers": (
+        {
+            "X-Forwarded-Host": "evil.example:6666",
+            "X-Forwarded-Port": "6666",
+            "X-Forwarded-Proto": "http",
+            "Forwarded": "host=evil.example:6666;proto=http",
+        },
+        "",
+    ),
+    "an-absolute-request-target": ({}, "https://localhost:6666"),
+}
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_ORIGINS, ids=list(HOSTILE_ORIGINS))
+def test_no_host_port_or_forwarded_header_changes_the_links_cached_for_other_clients(
+    stack: Stack, readers: dict[str, dict[str, str]], three_published_articles: None, hostile: str
+):
+    """The hostile request comes first on a cold URL, so it is the one every cache stores."""
+    headers, target_prefix = HOSTILE_ORIGINS[hostile]
+    path = f"/api/v1/articles/?page_size=1&page=2&probe={hostile}"
+    errors_before = len(stack.error_lines())
+
+    first = stack.request("GET", target_prefix + path, headers=headers)
+    served = {name: stack.request("GET", path, headers=client) for name, client in readers.items()}
+
+    assert first.status == 200, first.body
+    assert first.header("X-Cache-Status") == "MISS"
+    # The anonymous client is answered from the micro-cache entry the hostile request filled;
+    # the others from Django's page cache, filled by the same request.
+    assert served["anonymous"].header("X-Cache-Status") == "HIT"
+    for name, reply in {"hostile": first, **served}.items():
+        assert reply.status == 200, (name, reply.body)
+        links = reply.json()
+        assert links["next"].startswith(f"{stack.origin}/api/v1/articles/?"), (name, links["next"])
+        assert links["previous"].startswith(f"{stack.origin}/api/v1/articles/?"), (name, links["previous"])
+    assert stack.error_lines()[errors_before:] == []
+
+
+@pytest.mark.parametrize("host", ["unknown.example", "127.0.0.2", "localhost.evil.example"])
+def test_a_tls_connection_for_the_site_asking_for_another_host_gets_a_bare_421(stack: Stack, host: str):
+    reply = stack.request("GET", "/", host=host)
+
+    assert reply.status == 421
+    assert reply.header("Server") == "nginx"
+    assert b"nginx/" not in reply.body
+    assert b"Welcome" not in reply.body
+
+
+def test_a_malformed_request_to_the_catch_all_server_does_not_name_the_nginx_version(stack: Stack):
+    answer = stack.send_raw(b"NOT A REQUEST\r\n\r\n")
+
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"\r\nServer: nginx\r\n" in answer
+    assert b"nginx/" not in answer
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"NOT A REQUEST\r\n\r\n",
+        b"GET /api/v1/articles/ HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\n\r\n",
+    ],
+    ids=["no-request-line", "two-hosts"],
+)
+def test_a_malformed_request_on_the_site_gets_400_in_the_api_error_shape(stack: Stack, request_head: bytes):
+    answer = stack.send_raw(request_head, https=True)
+
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert b"\r\nContent-Type: application/json\r\n" in head
+    assert json.loads(body)["error"]["code"] == "bad_request"
+
+
+# Requests nginx answers itself, each with the status and error code it must give.
+NGINX_REFUSALS = {
+    "bad-content-length": ("POST", "/api/v1/articles/", {"Content-Length": "abc"}, None, 400, "bad_request"),
+    "header-over-8k": ("GET", "/api/v1/articles/", {"X-Padding": "a" * 9000}, None, 400, "bad_request"),
+    "trace": ("TRACE", "/api/v1/articles/", {}, None, 405, "method_not_allowed"),
+    "post-to-a-static-file": ("POST", "/static/admin/css/base.css", {}, b"{}", 405, "method_not_allowed"),
+    "body-over-the-limit": (
+        "POST",
+        "/api/v1/articles/",
+        {"Content-Type": "application/json"},
+        b"{" + b" " * (1024 * 1024 + 1) + b"}",
+        413,
+        "request_too_large",
+    ),
+    "url-over-8k": ("GET", "/api/v1/articles/?q=" + "a" * 9000, {}, None, 414, "uri_too_long"),
+}
+
+
+@pytest.mark.parametrize("refusal", NGINX_REFUSALS, ids=list(NGINX_REFUSALS))
+def test_nginx_refuses_hostile_input_in_the_api_error_shape_with_a_safe_request_id(
+    stack: Stack, refusal: str
+):
+    method, path, headers, body, status, code = NGINX_REFUSALS[refusal]
+
+    reply = stack.request(
+        method, path, body=body, headers={**headers, "X-Request-ID": FORGED_REQUEST_ID}, source="127.0.0.62"
+    )
+
+    assert reply.status == status, reply.body[:300]
+    assert reply.header("Content-Type") == "application/json"
+    answer = reply.json()
+    assert set(answer) == {"error", "request_id"}
+    assert answer["error"]["code"] == code
+    assert answer["error"]["message"]
+    # The forged id was replaced by nginx's own, which the response header repeats.
+    assert NGINX_REQUEST_ID.match(answer["request_id"]), answer
+    assert reply.header("X-Request-ID") == answer["request_id"]
+    assert reply.all("X-Content-Type-Options") == ["nosniff"]
+    # Nothing reached Django: gunicorn never logged the request.
+    assert answer["request_id"] not in stack.log("web-access.log")
+
+
+def test_a_url_over_8k_sent_over_http2_gets_the_same_414_as_over_http_1_1(stack: Stack):
+    """HTTP/2 measures a URL compressed, so it is not stopped where an HTTP/1.1 request line is."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed: no HTTP/2 client to send the request with")
+    url = f"{stack.origin}/api/v1/articles/?q={'a' * 9000}"
+    result = subprocess.run(
+        [curl, "--silent", "--http2", "--cacert", str(stack.cert), "--include", url],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    head, _, body = result.stdout.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/2 414"), result.stdout[:300] + result.stderr
+    assert json.loads(body)["error"]["code"] == "uri_too_long"
+
+
+# Ids nginx and Django must agree on: accepted by both (True) or replaced by both (False).
+REQUEST_IDS = {
+    "trace-me-43": True,
+    "a:b.c_d-e": True,
+    "a" * 128: True,
+    "a" * 129: False,
+    FORGED_REQUEST_ID: False,
+    "a b": False,
+    "a/b": False,
+    "caf\u00e9": False,
+}
+
+
+@pytest.mark.parametrize("request_id", REQUEST_IDS, ids=[f"id{n}" for n in range(len(REQUEST_IDS))])
+def test_nginx_and_django_accept_the_same_request_ids(stack: Stack, request_id: str):
+    from_nginx = stack.request("TRACE", "/api/v1/articles/", headers={"X-Request-ID": request_id})
+    from_django = stack.request("GET", "/api/v1/users/me/", headers={"X-Request-ID": request_id})
+
+    assert (from_nginx.status, from_django.status) == (405, 401)
+    ids = {from_nginx.json()["request_id"], from_django.json()["request_id"]}
+    if REQUEST_IDS[request_id]:
+        assert ids == {request_id}
+        return
+    assert request_id not in ids
+    assert all(NGINX_REQUEST_ID.match(value) for value in ids), ids
+    # The id nginx made up is the one it passed on: Django answered and logged that same id.
+    django_id = from_django.json()["request_id"]
+    assert wait_for(lambda: f'"request_id":"{django_id}"' in stack.log("keel-access.log"))
+    assert wait_for(lambda: django_id in stack.log("web-access.log"))
+
+
+def test_a_dead_upstream_gets_503_in_the_api_error_shape_with_retry_after(stack: Stack):
+    supervisor = stack.supervisor()
+    supervisor.stopProcess("keel:web")
+    try:
+        reply = stack.request("GET", "/api/v1/users/me/", headers={"X-Request-ID": FORGED_REQUEST_ID})
+    finally:
+        supervisor.startProcess("keel:web")
+        wait_until(stack.healthy, timeout=60, what="gunicorn to answer again")
+
+    assert reply.status == 503
+    assert reply.json()["error"]["code"] == "unavailable"
+    assert NGINX_REQUEST_ID.match(reply.json()["request_id"])
+    assert reply.header("Retry-After") == "5"
+    assert reply.all("X-Content-Type-Options") == ["nosniff"]
 
 
 def test_nginx_status_answers_only_from_this_host(stack: Stack):
