@@ -25,7 +25,9 @@ class Article(TimeStampedModel):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     publish_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
-    # Set once the author has been told about publication; the sweep finds the ones left unset.
+    # The publication email: claimed (committed) before it is sent, marked once it went out. The
+    # sweep finds the ones never claimed; a claim without a sent mark is a send that was cut short.
+    author_notification_claimed_at = models.DateTimeField(null=True, blank=True)
     author_notified_at = models.DateTimeField(null=True, blank=True)
 
     objects = ArticleQuerySet.as_manager()

@@ -54,7 +54,7 @@ def article_list_by_title_prefix(*, prefix: str, limit: int) -> QuerySet[Article
 
 def article_list_unnotified(*, published_before) -> QuerySet[Article]:
     return Article.objects.published().filter(
-        author_notified_at__isnull=True, published_at__lt=published_before
+        author_notification_claimed_at__isnull=True, published_at__lt=published_before
     )
 
 

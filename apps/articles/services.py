@@ -1,5 +1,6 @@
 """Writes on articles. Each owns its transaction and queues follow-up work only once committed."""
 
+import logging
 import secrets
 from datetime import datetime, timedelta
 
@@ -16,6 +17,8 @@ from apps.articles import selectors
 from apps.articles.models import Article
 from apps.core.tasks import enqueue
 from apps.users.models import User
+
+logger = logging.getLogger(__name__)
 
 SLUG_MAX_LENGTH = 200
 
@@ -89,7 +92,7 @@ def article_publish(*, article: Article, at: datetime | None = None) -> Article:
     article.published_at = at or timezone.now()
     article.publish_at = None
     article.save(update_fields=["status", "published_at", "publish_at", "updated_at"])
-    _after_change(article.pk, published_now=article.author_notified_at is None)
+    _after_change(article.pk, published_now=article.author_notification_claimed_at is None)
     return article
 
 
@@ -146,29 +149,42 @@ def articles_publish_due(*, now: datetime | None = None, limit: int = 1_000) -> 
 
 
 def article_notify_author(*, article_id: int) -> bool:
-    """Email the author that the article is live, once. Returns whether an email was sent.
+    """Email the author that the article is live, at most once. Returns whether an email was sent.
 
-    The row stays locked while the mail is sent: a concurrent run waits and then finds it
-    done. If sending fails, the transaction rolls back and a retry (or the sweep) sends it.
+    Claim before send: the claim is committed before the mail goes out, so a run that follows a
+    worker killed after sending (a redelivery, the sweep) finds it claimed and sends nothing. If
+    sending raises, the claim is released and the task's retry sends it. A worker killed while
+    sending leaves a claim with no sent mark: the next run logs it and does not send, since the
+    mail may have gone out (clear the claim in the admin to send it again).
     """
-    with transaction.atomic():
-        article = (
-            Article.objects.select_for_update()
-            .select_related("author")
-            .filter(pk=article_id, status=Article.Status.PUBLISHED, author_notified_at__isnull=True)
-            .first()
-        )
-        if article is None:
-            return False
-        url = settings.SITE_URL.rstrip("/") + article.get_absolute_url()
+    claimed = Article.objects.filter(
+        pk=article_id, status=Article.Status.PUBLISHED, author_notification_claimed_at__isnull=True
+    ).update(author_notification_claimed_at=timezone.now())
+    if not claimed:
+        cut_short = Article.objects.filter(
+            pk=article_id, author_notification_claimed_at__isnull=False, author_notified_at__isnull=True
+        ).values_list("author_notification_claimed_at", flat=True)
+        for claimed_at in cut_short:
+            logger.error(
+                "not emailing the author of article %d: a send claimed at %s never recorded its end "
+                "(a worker died while sending?); it may have gone out",
+                article_id,
+                claimed_at,
+            )
+        return False
+    article = Article.objects.select_related("author").get(pk=article_id)
+    url = settings.SITE_URL.rstrip("/") + article.get_absolute_url()
+    try:
         send_mail(
             subject=f"Published: {article.title}",
             message=f"Your article “{article.title}” is now published at {url}\n",
             from_email=None,
             recipient_list=[article.author.email],
         )
-        article.author_notified_at = timezone.now()
-        article.save(update_fields=["author_notified_at"])
+    except BaseException:
+        Article.objects.filter(pk=article_id).update(author_notification_claimed_at=None)
+        raise
+    Article.objects.filter(pk=article_id).update(author_notified_at=timezone.now())
     return True
 
 

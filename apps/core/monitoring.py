@@ -1,4 +1,5 @@
-"""What Munin and the gauge sampler read: small Redis counters, queue depths, beat's heartbeat age.
+"""What Munin and the gauge sampler read: small Redis counters, queue depths, beat's heartbeat age,
+and the count of dead letters waiting (one indexed COUNT in the database).
 
 statsd (apps.core.metrics) is push-only; Munin polls. So beside each statsd packet the request
 middleware and the Celery signals also count in memory, and a background thread of each process
@@ -290,6 +291,17 @@ def beat_heartbeat_age() -> float | None:
         return None
 
 
+def dead_letters_waiting() -> int | None:
+    """Tasks that failed for good and were not run again yet; None when the database cannot answer."""
+    from apps.core.models import DeadLetter
+
+    try:
+        return DeadLetter.objects.filter(rerun_at__isnull=True).count()
+    except Exception as error:
+        logger.warning("dead letters uncounted: database failed (%s)", error)
+        return None
+
+
 def snapshot() -> dict[str, Any]:
     """Everything the Munin plugins graph, read from cheap sources (Redis and the broker)."""
     flush()
@@ -298,4 +310,5 @@ def snapshot() -> dict[str, Any]:
         **_counters(),
         "queues": queue_depths(),
         "beat_heartbeat_age_seconds": None if age is None else round(age, 3),
+        "dead_letters": dead_letters_waiting(),
     }

@@ -1,4 +1,5 @@
-"""The periodic task that samples the gauges statsd cannot see pushed: queue depths, beat's age.
+"""The periodic task that samples the gauges statsd cannot see pushed: queue depths, beat's age,
+dead letters waiting.
 
 Scheduled by beat every 30 seconds (CELERY_BEAT_SCHEDULE, "sample-monitoring-gauges"). Safe to
 run twice: it only reads and reports.
@@ -19,3 +20,6 @@ def sample_monitoring_gauges() -> None:
     age = monitoring.beat_heartbeat_age()
     if age is not None:
         metrics.gauge("celery.beat.heartbeat_age", round(age, 3))
+    dead_letters = monitoring.dead_letters_waiting()
+    if dead_letters is not None:
+        metrics.gauge("celery.dead_letters.waiting", dead_letters)

@@ -3,10 +3,13 @@
 The house conventions for a task, which `@keel_task` wires in:
 
 - it takes ids, not objects (the row may have changed by the time it runs: read it fresh);
-- it is idempotent (late acks mean it can be delivered twice: make the second run a no-op);
+- it is idempotent (delivery is at least once: a worker that dies after the work and before the
+  acknowledgement means a second run, which must be a no-op);
 - transient errors (database, Redis, broker, network) are retried with exponential backoff and
-  jitter, at most TASK_MAX_RETRIES times, never waiting more than TASK_RETRY_BACKOFF_MAX;
-- a message that keeps killing its worker is dropped after TASK_MAX_DELIVERIES deliveries;
+  full jitter (never waiting more than TASK_RETRY_BACKOFF_MAX) for TASK_RETRY_WINDOW seconds
+  after the first failure;
+- what fails for good (the window spent, any other error, a message that kept killing its worker
+  for TASK_MAX_DELIVERIES deliveries) is recorded as a DeadLetter row, re-runnable from the admin;
 - its log lines carry the request id of the request that queued it.
 
     @keel_task
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
+from collections.abc import Iterable
 from contextvars import Token
 from functools import partial
 from importlib import import_module
@@ -36,6 +41,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.utils import InterfaceError, OperationalError
+from django.utils import timezone
 
 from apps.core import metrics
 from apps.core.periodic import PUBLISHED_AT_HEADER, claim_slot, once_per_slot, published_at, record_heartbeat
@@ -45,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 # The header that carries the queuing request's id to the worker.
 REQUEST_ID_HEADER = "keel_request_id"
+# The header that carries the time of a task's first failure from retry to retry (unix seconds).
+FIRST_FAILURE_HEADER = "keel_first_failure_at"
 
 # Errors that say "try again later", not "this task is wrong".
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
@@ -96,14 +104,61 @@ def _count_delivery(key: str) -> int:
     return int(count) if count is not None else 1
 
 
+def record_dead_letter(task: Task, exc: BaseException, args: Any, kwargs: Any, error: str = "") -> bool:
+    """Record that `task` failed for good; False (and the whole payload logged at ERROR) if it cannot be."""
+    from apps.core.models import DeadLetter
+
+    request = task.request
+    task_id = request.id or ""
+    attempts = request.retries + 1
+    error = error or f"{type(exc).__name__}: {exc}"
+    try:
+        DeadLetter.objects.update_or_create(
+            task_id=task_id,
+            defaults={
+                "task_name": task.name,
+                "args": list(args or ()),
+                "kwargs": dict(kwargs or {}),
+                "error": error,
+                "attempts": attempts,
+            },
+        )
+    except Exception:
+        metrics.incr("celery.task.dead_letter_unrecorded")
+        logger.exception(
+            "could not record dead letter for task %s[%s] args=%r kwargs=%r attempts=%d error=%s",
+            task.name,
+            task_id,
+            args,
+            kwargs,
+            attempts,
+            error,
+            extra={"task_id": task_id, "task_name": task.name},
+        )
+        return False
+    metrics.incr("celery.task.dead_lettered")
+    logger.error(
+        "task %s[%s] failed for good after %d attempt(s), recorded as a dead letter: %s",
+        task.name,
+        task_id,
+        attempts,
+        error.splitlines()[0] if error else "",
+        extra={"task_id": task_id, "task_name": task.name},
+    )
+    return True
+
+
 class KeelTask(Task):
-    """The base of every Keel task: retries transient errors and bounds redeliveries."""
+    """The base of every Keel task: retries transient errors for a window, bounds redeliveries,
+    and records what fails for good as a dead letter."""
 
     autoretry_for = TRANSIENT_ERRORS
     retry_backoff = True
     retry_backoff_max = settings.TASK_RETRY_BACKOFF_MAX
     retry_jitter = True
-    max_retries = settings.TASK_MAX_RETRIES
+    # Bounded by time (TASK_RETRY_WINDOW, in retry() below), not by a count: a count of backoffs
+    # adds up to a length nobody chose.
+    max_retries = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         request = self.request
@@ -111,22 +166,88 @@ class KeelTask(Task):
             deliveries = _count_delivery(_delivery_key(request.id, request.retries))
             if deliveries > settings.TASK_MAX_DELIVERIES:
                 metrics.incr("celery.task.dropped")
+                reason = f"delivered {deliveries - 1} times without finishing"
                 logger.error(
                     "dropping task %s[%s]: delivered %d times without finishing (TASK_MAX_DELIVERIES=%d); "
-                    "it probably kills its worker. Fix it, then queue the work again.",
+                    "it probably kills its worker. Fix it, then run it again from its dead letter.",
                     self.name,
                     request.id,
                     deliveries - 1,
                     settings.TASK_MAX_DELIVERIES,
                     extra={"task_id": request.id, "task_name": self.name},
                 )
-                raise Reject(f"delivered {deliveries - 1} times without finishing", requeue=False)
+                record_dead_letter(self, Reject(reason), args, kwargs, error=f"Reject: {reason}")
+                raise Reject(reason, requeue=False)
         return super().__call__(*args, **kwargs)
+
+    def retry(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        exc: Exception | None = None,
+        throw: bool = True,
+        eta: Any = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options: Any,
+    ) -> Any:
+        request = self.request
+        if request.is_eager and exc is not None:
+            # No broker to wait in: an eager task (development without a broker) fails at once.
+            raise exc
+        first_failure = float(request.get(FIRST_FAILURE_HEADER) or time.time())
+        left = first_failure + settings.TASK_RETRY_WINDOW - time.time()
+        if left <= 0 and exc is not None:
+            call_args = request.args if args is None else args
+            call_kwargs = request.kwargs if kwargs is None else kwargs
+            if record_dead_letter(self, exc, call_args, call_kwargs, error=traceback.format_exc()):
+                request.update(keel_dead_lettered=True)
+                raise exc
+            # The dead letter cannot be written either (the database is what is down): failing now
+            # would leave the task in a log line only. It stays in the broker and tries again.
+            countdown = self.retry_backoff_max
+        elif countdown is not None:
+            countdown = min(countdown, left)
+        options["headers"] = {**(request.headers or {}), FIRST_FAILURE_HEADER: first_failure}
+        return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        if not self.request.get("keel_dead_lettered"):
+            record_dead_letter(self, exc, args, kwargs, error=str(einfo) if einfo else "")
 
     def after_return(self, status: str, retval: Any, task_id: str, *args: Any, **kwargs: Any) -> None:
         # Finished (in any state): its delivery count is no longer needed.
         if not self.request.is_eager:
             cache.delete(_delivery_key(task_id, self.request.retries))
+
+
+def dead_letters_rerun(dead_letters: Iterable[Any]) -> tuple[int, list[str]]:
+    """Queue the dead letters' tasks again, each as a new message with a fresh retry window.
+
+    Returns how many were queued and an error line for each that could not be (broker down, a
+    task no longer in the code); those stay as they were, to be run again later.
+    """
+    from config.celery import app
+
+    # The web process imports task modules only as it uses them; the admin needs them all.
+    app.loader.import_default_modules()
+    queued, problems = 0, []
+    for dead_letter in dead_letters:
+        task = app.tasks.get(dead_letter.task_name)
+        if task is None:
+            problems.append(f"{dead_letter}: no task named {dead_letter.task_name} in this code")
+            continue
+        try:
+            result = task.apply_async(args=dead_letter.args, kwargs=dead_letter.kwargs)
+        except Exception as error:
+            logger.exception("could not queue dead letter %s again", dead_letter)
+            problems.append(f"{dead_letter}: could not be queued ({error})")
+            continue
+        dead_letter.rerun_at = timezone.now()
+        dead_letter.rerun_task_id = result.id or ""
+        dead_letter.save(update_fields=["rerun_at", "rerun_task_id", "updated_at"])
+        queued += 1
+    return queued, problems
 
 
 def keel_task(*args: Any, **options: Any) -> Any:

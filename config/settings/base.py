@@ -473,12 +473,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER",
 # raises SoftTimeLimitExceeded inside the task so it can clean up; the hard one kills the process.
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
-# Retries wait 1, 2, 4... seconds with jitter, up to this; the longest countdown Keel's tasks use.
-TASK_RETRY_BACKOFF_MAX = env.int("TASK_RETRY_BACKOFF_MAX", default=600)
-TASK_MAX_RETRIES = env.int("TASK_MAX_RETRIES", default=5)
+# A task failing on a transient error (database, Redis, broker, network) is retried for this many
+# seconds after its first failure, so an outage of minutes delays it instead of losing it; what
+# still fails lands in the dead-letter table (admin: Core > Dead letters).
+TASK_RETRY_WINDOW = env.int("TASK_RETRY_WINDOW", default=900)
+# Retries wait 1, 2, 4... seconds with full jitter, up to this; the longest countdown Keel's tasks use.
+TASK_RETRY_BACKOFF_MAX = env.int("TASK_RETRY_BACKOFF_MAX", default=120)
 # Redis broker only: a message not acknowledged within this many seconds is handed to another
-# worker. Shorter than the hard time limit or a countdown, and a running or waiting task runs twice.
-CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+# worker, which is how the tasks of a worker whose main process died (kill -9, OOM killer, a lost
+# host) run again. Shorter than the hard time limit or a countdown, and a running or waiting task
+# runs twice; much longer, and a dead worker's tasks wait that long.
+CELERY_VISIBILITY_TIMEOUT = env.int(
+    "CELERY_VISIBILITY_TIMEOUT", default=max(CELERY_TASK_TIME_LIMIT, TASK_RETRY_BACKOFF_MAX) + 60
+)
 if max(CELERY_TASK_TIME_LIMIT, TASK_RETRY_BACKOFF_MAX) >= CELERY_VISIBILITY_TIMEOUT:
     raise ImproperlyConfigured(
         f"CELERY_VISIBILITY_TIMEOUT ({CELERY_VISIBILITY_TIMEOUT}s) must be longer than "
@@ -492,6 +499,9 @@ CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT",
 CELERY_BROKER_SOCKET_TIMEOUT = env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=2.0)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # kombu looks for expired messages every 10 s but, by default, scans only on every tenth look:
+    # a dead worker's tasks would wait up to 100 s more than the visibility timeout.
+    "unacked_restore_throttle": 1,
     "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
     "socket_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
 }

@@ -21,4 +21,6 @@ class ArticleFactory(DjangoModelFactory[Article]):
             status=Article.Status.PUBLISHED,
             published_at=factory.LazyFunction(timezone.now),
             author_notified_at=factory.LazyFunction(timezone.now),
+            # An email is claimed before it is sent: a test that unsets the sent mark unsets both.
+            author_notification_claimed_at=factory.SelfAttribute("author_notified_at"),
         )

@@ -1,8 +1,10 @@
+import smtplib
 from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.core.mail.backends import locmem
 from django.utils import timezone
 
 from apps.articles import autocomplete, services
@@ -41,6 +43,43 @@ def test_publishing_twice_publishes_once_and_emails_the_author_once(django_captu
     assert article.published_at == first_published_at
     assert [message.to for message in mail.outbox] == [[article.author.email]]
     assert article.author_notified_at is not None
+
+
+def test_a_send_that_fails_releases_its_claim_so_the_retry_sends_it(settings):
+    # SMTP is the one thing here that cannot run for real: a backend that refuses once stands in.
+    settings.EMAIL_BACKEND = "apps.articles.tests.test_services.RefusingOnceBackend"
+    article = ArticleFactory(published=True, author_notified_at=None)
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        services.article_notify_author(article_id=article.pk)
+    article.refresh_from_db()
+    assert (article.author_notification_claimed_at, article.author_notified_at) == (None, None)
+    assert services.article_notify_author(article_id=article.pk) is True
+    assert services.article_notify_author(article_id=article.pk) is False
+    article.refresh_from_db()
+    assert article.author_notified_at is not None
+    assert RefusingOnceBackend.sent == [[article.author.email]]
+
+
+def test_a_send_cut_short_is_never_repeated_and_is_logged(caplog):
+    article = ArticleFactory(published=True, author_notified_at=None)
+    # What a worker killed between sending and recording it leaves behind.
+    Article.objects.filter(pk=article.pk).update(author_notification_claimed_at=timezone.now())
+    assert services.article_notify_author(article_id=article.pk) is False
+    assert mail.outbox == []
+    assert f"not emailing the author of article {article.pk}" in caplog.text
+    assert services.articles_requeue_unnotified(older_than_seconds=0) == 0
+
+
+class RefusingOnceBackend(locmem.EmailBackend):
+    sent: list[list[str]] = []
+    refused = False
+
+    def send_messages(self, messages):
+        if not RefusingOnceBackend.refused:
+            RefusingOnceBackend.refused = True
+            raise smtplib.SMTPServerDisconnected("the mail server went away")
+        RefusingOnceBackend.sent.extend(message.to for message in messages)
+        return len(messages)
 
 
 def test_scheduling_in_the_past_is_refused():

@@ -10,9 +10,10 @@ import redis.exceptions
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import path, reverse
 
 from apps.core import metrics
+from apps.core.models import DeadLetter
 from apps.core.periodic import claim_slot, last_heartbeat, once_per_slot
 from apps.core.tasks import beat_heartbeat, clear_expired_sessions, enqueue, keel_task
 from tests.helpers import closed_port, silent_server
@@ -42,8 +43,8 @@ def wrong_input(key: str) -> None:
 
 
 @pytest.fixture
-def eager_retries():
-    """Eager mode re-runs a retry in place only when it does not re-raise the Retry at once."""
+def eager_failures():
+    """Eager tasks whose failure is recorded on the result instead of raised at the caller."""
     from config.celery import app
 
     app.conf.task_eager_propagates = False
@@ -51,33 +52,95 @@ def eager_retries():
     app.conf.task_eager_propagates = True
 
 
-@pytest.mark.usefixtures("eager_retries")
-def test_a_transient_error_is_retried_until_the_task_succeeds():
-    result = flaky_until_third_attempt.apply(args=["flaky"])
-    assert result.get() == "done"
-    assert attempts.count("flaky") == 3
-
-
-@pytest.mark.usefixtures("eager_retries")
-def test_retries_of_a_transient_error_stop_at_the_cap():
-    with pytest.raises(redis.exceptions.TimeoutError):
-        always_unreachable.apply(args=["cap"]).get()
-    assert attempts.count("cap") == 1 + settings.TASK_MAX_RETRIES
-
-
-@pytest.mark.usefixtures("eager_retries")
-def test_a_programming_error_is_not_retried():
+@pytest.mark.django_db
+@pytest.mark.usefixtures("eager_failures")
+def test_a_programming_error_is_not_retried_and_becomes_a_dead_letter_with_what_reruns_it(counted):
+    result = wrong_input.apply(args=["bug"], task_id="bug-task")
     with pytest.raises(ValueError, match="not a transient error"):
-        wrong_input.apply(args=["bug"]).get()
+        result.get()
     assert attempts.count("bug") == 1
+    letter = DeadLetter.objects.get(task_id="bug-task")
+    assert (letter.task_name, letter.args, letter.kwargs, letter.attempts) == (
+        "apps.core.tests.test_tasks.wrong_input",
+        ["bug"],
+        {},
+        1,
+    )
+    assert "ValueError: not a transient error" in letter.error
+    assert counted.count("celery.task.dead_lettered") == 1
 
 
-def test_retries_back_off_exponentially_with_jitter_up_to_the_cap():
+@pytest.mark.django_db
+@pytest.mark.usefixtures("eager_failures")
+def test_without_a_broker_a_transient_error_fails_at_once_into_a_dead_letter():
+    # Eager tasks have no broker to wait in; a worker retries for TASK_RETRY_WINDOW instead
+    # (tests/faults/test_task_delivery.py).
+    with pytest.raises(redis.exceptions.TimeoutError):
+        always_unreachable.apply(args=["eager-transient"], task_id="eager-task").get()
+    assert attempts.count("eager-transient") == 1
+    assert DeadLetter.objects.filter(task_id="eager-task", attempts=1).exists()
+
+
+@pytest.mark.usefixtures("eager_failures")
+def test_a_dead_letter_that_cannot_be_written_is_logged_with_its_whole_payload(caplog, counted):
+    # No database access in this test: the write fails as it does while the database is down.
+    with pytest.raises(ValueError, match="not a transient error"):
+        wrong_input.apply(args=["unwritable"], kwargs={}, task_id="unwritable-task").get()
+    line = next(r for r in caplog.records if r.getMessage().startswith("could not record dead letter"))
+    assert line.levelname == "ERROR"
+    assert "wrong_input[unwritable-task] args=['unwritable'] kwargs={} attempts=1" in line.getMessage()
+    assert "ValueError" in line.getMessage()
+    assert counted.count("celery.task.dead_letter_unrecorded") == 1
+
+
+def test_retries_are_bounded_by_a_window_and_back_off_with_full_jitter_within_the_visibility_timeout():
     task = flaky_until_third_attempt
-    assert (task.retry_backoff, task.retry_jitter) == (True, True)
+    assert (task.retry_backoff, task.retry_jitter, task.max_retries) == (True, True, None)
     assert task.retry_backoff_max == settings.TASK_RETRY_BACKOFF_MAX
+    assert settings.TASK_RETRY_WINDOW >= 600
     # The longest wait must never outlast the broker's redelivery of a waiting message.
-    assert settings.TASK_RETRY_BACKOFF_MAX < settings.CELERY_VISIBILITY_TIMEOUT
+    assert max(settings.TASK_RETRY_BACKOFF_MAX, settings.CELERY_TASK_TIME_LIMIT) < (
+        settings.CELERY_VISIBILITY_TIMEOUT
+    )
+    # ...and a dead worker's tasks come back within minutes, not an hour.
+    assert settings.CELERY_VISIBILITY_TIMEOUT <= settings.CELERY_TASK_TIME_LIMIT + 120
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_runs_a_dead_letter_again_and_marks_it(admin_client):
+    letter = DeadLetter.objects.create(
+        task_name="apps.core.tests.test_tasks.flaky_until_third_attempt",
+        task_id="dead-1",
+        args=["from-admin"],
+        error="redis.exceptions.ConnectionError: Redis went away",
+        attempts=7,
+    )
+    attempts.extend(["from-admin", "from-admin"])  # the dependency is back: the next run succeeds
+    changelist = reverse("admin:core_deadletter_changelist")
+    assert b"Redis went away" in admin_client.get(changelist).content
+    answer = admin_client.post(
+        changelist, {"action": "run_again", "_selected_action": [letter.pk]}, follow=True
+    )
+    assert b"Queued 1 task(s) again." in answer.content
+    assert attempts.count("from-admin") == 3
+    letter.refresh_from_db()
+    assert letter.rerun_at is not None
+    assert letter.rerun_task_id
+
+
+@pytest.mark.django_db
+def test_the_admin_says_which_dead_letters_it_could_not_run_again(admin_client):
+    letter = DeadLetter.objects.create(
+        task_name="apps.removed.tasks.gone", task_id="dead-2", error="x", attempts=1
+    )
+    answer = admin_client.post(
+        reverse("admin:core_deadletter_changelist"),
+        {"action": "run_again", "_selected_action": [letter.pk]},
+        follow=True,
+    )
+    assert b"no task named apps.removed.tasks.gone" in answer.content
+    letter.refresh_from_db()
+    assert letter.rerun_at is None
 
 
 def test_a_slot_is_claimed_once_and_the_next_slot_again():

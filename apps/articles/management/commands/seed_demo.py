@@ -139,6 +139,7 @@ class Command(BaseCommand):
                         status=status,
                         published_at=published_at,
                         publish_at=publish_at,
+                        author_notification_claimed_at=published_at,
                         author_notified_at=published_at,
                     )
                 )
