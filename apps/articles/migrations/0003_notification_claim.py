@@ -12,7 +12,7 @@ def claim_the_ones_already_sent(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("articles", "0001_initial"),
+        ("articles", "0002_article_updated_index"),
     ]
 
     operations = [
