@@ -74,6 +74,7 @@ def test_internal_metrics_answers_a_local_client_with_every_section(client):
         "tasks",
         "queues",
         "beat_heartbeat_age_seconds",
+        "beats",
     }
 
 
