@@ -236,8 +236,10 @@ class CodeSyncedDatabaseScheduler(DatabaseScheduler):
         if holds and not self.sending:
             logger.info("beat %s holds the beat lock: sending periodic tasks", self.instance)
             # Another beat may have sent while this one stood by: read the last run times from the
-            # database again before sending anything.
+            # database again before sending anything. Read now, not in the tick: the heap is then
+            # rebuilt once, from the entries just read.
             self._reread = True
+            _ = self.schedule
             self._standby_logged = False
         elif not holds and (self.sending or not self._standby_logged):
             holder = self._holder(lock)

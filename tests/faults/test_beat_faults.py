@@ -50,7 +50,6 @@ INTERVALS = {
 GUARDED = {
     "articles.publish-due": "apps.articles.tasks.publish_due_articles",
     "articles.requeue-unnotified": "apps.articles.tasks.requeue_unnotified_articles",
-    "core.clear-expired-sessions": "apps.core.tasks.clear_expired_sessions",
 }
 SEND = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*Scheduler: Sending due task (\S+) ", re.M)
 TAKE_OVER = "holds the beat lock: sending periodic tasks"
