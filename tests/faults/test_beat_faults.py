@@ -310,7 +310,7 @@ def test_a_standby_beat_takes_over_once_the_killed_holders_lock_expires(redis_po
         holder_token = lock.get(lock_key)
         os.killpg(holder.process.pid, signal.SIGKILL)
         killed_at = time.time()
-        expires_at = killed_at + lock.pttl(lock_key) / 1000
+        expires_at = killed_at + int(lock.pttl(lock_key)) / 1000
         holder.process.wait(timeout=5)
         standby.wait_for_log(TAKE_OVER, timeout=LOCK_TIMEOUT + LOOP + 30)
         took_over_at = log_time(standby, TAKE_OVER)
