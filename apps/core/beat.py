@@ -13,22 +13,38 @@ an operator's retiming is undone on every restart. `sync_beat_schedule` replaces
 
 Idempotent: running it twice changes nothing the second time. Beat runs it on start; so does
 `manage.py sync_beat_schedule`.
+
+Exactly one beat sends. `CodeSyncedDatabaseScheduler` holds a lock in the cache's Redis (redis-py's
+Lock, BEAT_LOCK_TIMEOUT seconds, renewed on each tick of at most CELERY_BEAT_MAX_LOOP_INTERVAL) and
+sends only while it holds it. Another beat stands by: it sends nothing, says so in its log, and
+takes over when the lock is free: at once after the holder stopped cleanly (it releases the lock),
+at most BEAT_LOCK_TIMEOUT plus one tick after the holder was killed. A beat that cannot renew (it
+stalled past the timeout, or Redis does not answer) stops sending until it holds the lock again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis.exceptions
 from celery.schedules import maybe_schedule
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
+from redis.lock import Lock
+
+from apps.core.cache import raw_client, raw_key
+from apps.core.periodic import forget_beat, record_beat
 
 logger = logging.getLogger(__name__)
 
@@ -139,11 +155,111 @@ def _sync_beat_schedule(schedule: dict[str, dict[str, Any]]) -> SyncReport:
     return report
 
 
+BEAT_LOCK_KEY = "beat:lock"
+
+
 class CodeSyncedDatabaseScheduler(DatabaseScheduler):
-    """django-celery-beat's DatabaseScheduler, with the code schedule synced as described above."""
+    """django-celery-beat's DatabaseScheduler, with the code schedule synced and the beat lock held,
+    as described above."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        self.sending = False
+        self._lock: Lock | None = None
+        self._standby_logged = False
+        self._reread = False
+        super().__init__(*args, **kwargs)
 
     def setup_schedule(self) -> None:
         report = sync_beat_schedule(self.app.conf.beat_schedule)
         if not (report.added or report.updated or report.disabled):
             logger.info("beat schedule in the database matches the code: %s", report)
         self.install_default_entries(self.schedule)
+
+    def schedule_changed(self) -> bool:
+        changed = bool(super().schedule_changed())
+        if self._reread:
+            self._reread = False
+            return True
+        return changed
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        if not self._may_send():
+            return float(self.max_interval)
+        return float(super().tick(*args, **kwargs))
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            with contextlib.suppress(redis.exceptions.RedisError):
+                if self.sending and self._lock is not None:
+                    # A clean stop frees the lock at once: the replacement need not wait for it to expire.
+                    self._lock.release()
+                    logger.info("beat %s released the beat lock", self.instance)
+                forget_beat(self.instance)
+            self.sending = False
+
+    def _beat_lock(self) -> Lock | None:
+        if self._lock is None:
+            client = raw_client()
+            if client is None:
+                return None
+            self._lock = client.lock(
+                raw_key(BEAT_LOCK_KEY), timeout=settings.BEAT_LOCK_TIMEOUT, thread_local=False
+            )
+        return self._lock
+
+    def _hold(self, lock: Lock) -> bool:
+        with contextlib.suppress(redis.exceptions.LockNotOwnedError):
+            # Still ours (or ours again after Redis failed for a moment): renew it.
+            if lock.owned():
+                return bool(lock.reacquire())
+        return bool(lock.acquire(blocking=False, token=self.instance))
+
+    def _may_send(self) -> bool:
+        lock = self._beat_lock()
+        if lock is None:
+            # The in-process cache of a first run: no lock to share (config.celery warned at start).
+            return True
+        try:
+            holds = self._hold(lock)
+        except redis.exceptions.RedisError as error:
+            if self.sending:
+                logger.error(
+                    "beat %s stops sending: the beat lock cannot be renewed (%s); another beat may take over",
+                    self.instance,
+                    error,
+                )
+            self.sending = False
+            return False
+        if holds and not self.sending:
+            logger.info("beat %s holds the beat lock: sending periodic tasks", self.instance)
+            # Another beat may have sent while this one stood by: read the last run times from the
+            # database again before sending anything. Read now, not in the tick: the heap is then
+            # rebuilt once, from the entries just read.
+            self._reread = True
+            _ = self.schedule
+            self._standby_logged = False
+        elif not holds and (self.sending or not self._standby_logged):
+            holder = self._holder(lock)
+            logger.warning(
+                "another beat (%s) holds the beat lock: beat %s stands by and sends nothing until the "
+                "lock is free (at most BEAT_LOCK_TIMEOUT=%ss after that beat stops)",
+                holder,
+                self.instance,
+                settings.BEAT_LOCK_TIMEOUT,
+            )
+            self._standby_logged = True
+        self.sending = holds
+        with contextlib.suppress(redis.exceptions.RedisError):
+            record_beat(self.instance, sending=holds)
+        return holds
+
+    @staticmethod
+    def _holder(lock: Lock) -> str:
+        with contextlib.suppress(redis.exceptions.RedisError):
+            holder = lock.redis.get(lock.name)
+            if holder is not None:
+                return holder.decode() if isinstance(holder, bytes) else str(holder)
+        return "unknown"

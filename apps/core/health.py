@@ -19,7 +19,7 @@ from django.core.cache import cache
 from django.db import connections
 from kombu import Connection
 
-from apps.core.periodic import last_heartbeat
+from apps.core.periodic import beats_running, last_heartbeat
 from apps.core.redis import redis_client
 
 logger = logging.getLogger(__name__)
@@ -74,16 +74,19 @@ def check_beat() -> str:
         return "ok (eager, no beat)"
     if "LocMemCache" in settings.CACHES["default"]["BACKEND"]:
         raise RuntimeError("unknown: the cache is private to each process; set REDIS_URL or CACHE_REDIS_URL")
+    beats = beats_running()
+    if beats is not None and beats.sending > 1:
+        raise RuntimeError(f"{beats}: more than one beat sends; do they share the cache's Redis?")
     last = last_heartbeat()
     if last is None:
-        raise RuntimeError("no heartbeat recorded: are celery beat and a worker running?")
+        raise RuntimeError(f"no heartbeat recorded ({beats}): are celery beat and a worker running?")
     age = time.time() - last
     if age > settings.BEAT_HEARTBEAT_MAX_AGE:
         raise RuntimeError(
-            f"stale: last heartbeat {age:.0f}s ago (limit {settings.BEAT_HEARTBEAT_MAX_AGE}s); "
+            f"stale: last heartbeat {age:.0f}s ago (limit {settings.BEAT_HEARTBEAT_MAX_AGE}s; {beats}); "
             "is celery beat (or every worker) stopped?"
         )
-    return f"ok (last heartbeat {age:.0f}s ago)"
+    return f"ok (last heartbeat {age:.0f}s ago; {beats})"
 
 
 def broker_durability_problems() -> list[str]:

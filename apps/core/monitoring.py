@@ -26,6 +26,7 @@ from django.core.cache import cache
 
 from apps.core import metrics
 from apps.core.cache import raw_client, raw_key
+from apps.core.periodic import beats_running
 
 logger = logging.getLogger(__name__)
 
@@ -302,6 +303,16 @@ def dead_letters_waiting() -> int | None:
         return None
 
 
+def beats() -> dict[str, int] | None:
+    """How many celery beats run, sending and standing by (apps.core.periodic's roll call)."""
+    try:
+        count = beats_running()
+    except Exception as error:
+        logger.warning("beat count unavailable: Redis failed (%s)", error)
+        return None
+    return None if count is None else {"sending": count.sending, "standby": count.standby}
+
+
 def snapshot() -> dict[str, Any]:
     """Everything the Munin plugins graph, read from cheap sources (Redis and the broker)."""
     flush()
@@ -311,4 +322,5 @@ def snapshot() -> dict[str, Any]:
         "queues": queue_depths(),
         "beat_heartbeat_age_seconds": None if age is None else round(age, 3),
         "dead_letters": dead_letters_waiting(),
+        "beats": beats(),
     }

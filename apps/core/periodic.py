@@ -1,12 +1,14 @@
-"""Building blocks of periodic work: the one-run-per-slot lock and beat's heartbeat.
+"""Building blocks of periodic work: the once-per-interval guard, beat's heartbeat and its roll call.
 
-Beat must run exactly once per cluster, but a second instance gets started by mistake sooner or
-later (a deploy that overlaps, a developer's `make beat` against production). Each periodic
-task therefore claims its time slot before doing anything: the first claim of a slot wins,
-every later one (the second beat's copy of the message) skips with a log line.
+Beat must run exactly once per cluster. A beat holds a lock while it sends (apps.core.beat), so a
+second beat stands by; but a copy can still be sent twice (a beat killed between sending an entry
+and saving its last run time sends it again when it restarts). Each periodic task therefore
+claims its run before doing anything: a copy published less than half an interval after the last
+claimed run is a duplicate and skips with a log line, wherever a clock's minute or slot boundary
+falls between the two.
 
-The same lock is what a sweep builds on: a periodic task that finds work whose message was
-lost (the broker was down when the request queued it) and queues it again, once per slot.
+The same guard is what a sweep builds on: a periodic task that finds work whose message was
+lost (the broker was down when the request queued it) and queues it again, once per interval.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ import functools
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
+import redis.exceptions
 from celery import current_task
+from django.conf import settings
 from django.core.cache import cache
 
 from apps.core import metrics
+from apps.core.cache import raw_client, raw_key
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +38,6 @@ PUBLISHED_AT_HEADER = "keel_published_at"
 HEARTBEAT_CACHE_KEY = "beat:heartbeat"
 
 
-def slot_of(seconds: float, at: float) -> int:
-    """The number of the `seconds`-long slot, counted from the epoch, that time `at` falls in."""
-    return int(at // seconds)
-
-
 def published_at() -> float:
     """When the running task's message was published (by beat, for a periodic task); else now."""
     request = getattr(current_task, "request", None)
@@ -44,20 +45,56 @@ def published_at() -> float:
     return float(stamped) if stamped else time.time()
 
 
-def claim_slot(name: str, seconds: float, at: float | None = None) -> bool:
-    """Claim the slot of `name` that `at` (default: when this task was published) falls in.
+# Atomic, so two copies run at the same moment by two workers cannot both claim: the last claimed
+# run's publication time stays unless this copy was published more than the gap after it.
+_CLAIM_SCRIPT = """
+local last = redis.call('GET', KEYS[1])
+if last and tonumber(ARGV[1]) - tonumber(last) <= tonumber(ARGV[2]) then return last end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return false
+"""
 
-    True for the first claim of a slot, False for every later one. A Redis SET NX with an expiry,
-    through the cache. If the cache cannot answer, the claim succeeds: running twice is the
-    lesser harm for tasks that are idempotent, as every Keel task is.
+
+def _claim(key: str, at: float, gap: float, timeout: int) -> float | None:
+    """Record a run published at `at` unless the last one was published at most `gap` before it;
+    returns None when claimed, else the last run's publication time."""
+    client = raw_client()
+    if client is None:
+        # The in-process cache of a first run: one process, nothing to race with.
+        last = cache.get(key)
+        if last is not None and at - float(last) <= gap:
+            return float(last)
+        cache.set(key, at, timeout=timeout)
+        return None
+    last = client.eval(_CLAIM_SCRIPT, 1, raw_key(key), repr(at), repr(gap), timeout)
+    return None if last is None else float(last)
+
+
+def claim_slot(name: str, seconds: float, at: float | None = None) -> bool:
+    """Claim the run of `name`, an entry sent every `seconds`, whose copy was published at `at`
+    (default: when this task was published).
+
+    True unless a run was claimed for a copy published at most half an interval before `at` (or
+    after it): beat sends an entry a whole interval after the last send, so a copy that close is
+    a second beat's or a restarted beat's duplicate. Half an interval also keeps two beats of any
+    phase to one run per interval. If Redis cannot answer, the claim succeeds: running twice is
+    the lesser harm for tasks that are idempotent, as every Keel task is.
     """
     at = published_at() if at is None else at
-    slot = slot_of(seconds, at)
-    key = f"slot:{name}:{int(seconds)}:{slot}"
-    claimed = cache.add(key, int(at), timeout=max(int(seconds) * 2, 60))
-    if claimed is False:
+    try:
+        last = _claim(f"periodic:last-run:{name}", at, seconds / 2, timeout=max(int(seconds) * 2, 60))
+    except redis.exceptions.RedisError as error:
+        logger.warning("running %s unguarded: its last run could not be read (%s)", name, error)
+        return True
+    if last is not None:
         metrics.incr("celery.periodic.slot_taken")
-        logger.info("skipping %s: slot %d (%gs) already ran; is a second beat running?", name, slot, seconds)
+        logger.info(
+            "skipping %s: a copy published %.1fs apart from this one (interval %gs) already ran; "
+            "is a second beat running?",
+            name,
+            abs(at - last),
+            seconds,
+        )
         return False
     return True
 
@@ -65,7 +102,8 @@ def claim_slot(name: str, seconds: float, at: float | None = None) -> bool:
 def once_per_slot(
     seconds: float | Callable[[], float], name: str | None = None
 ) -> Callable[[Callable[P, R]], Callable[P, R | None]]:
-    """Run the decorated task body at most once per `seconds`-long slot, cluster-wide.
+    """Run the decorated task body at most once per `seconds`-long interval, cluster-wide (see
+    claim_slot): `seconds` is the interval at which beat sends the task.
 
     `seconds` may be a function, read at each run, for a slot that follows a setting.
 
@@ -99,3 +137,58 @@ def last_heartbeat() -> float | None:
     """When beat last published its heartbeat task (that a worker ran), or None if never seen."""
     value: Any = cache.get(HEARTBEAT_CACHE_KEY)
     return float(value) if value is not None else None
+
+
+# --- Beat's roll call: every beat, sending or standing by, answers on each tick -----------------
+
+
+@dataclass(frozen=True)
+class BeatCount:
+    sending: int
+    standby: int
+
+    def __str__(self) -> str:
+        return f"{self.sending} beat(s) sending, {self.standby} standing by"
+
+
+def _roll_keys() -> tuple[str, str]:
+    return raw_key("beat:sending"), raw_key("beat:standby")
+
+
+def record_beat(instance: str, *, sending: bool) -> None:
+    """Beat `instance` is alive, in this role; a beat not heard of for BEAT_LOCK_TIMEOUT is gone."""
+    client = raw_client()
+    if client is None:
+        return
+    now = time.time()
+    sending_key, standby_key = _roll_keys()
+    mine, other = (sending_key, standby_key) if sending else (standby_key, sending_key)
+    pipe = client.pipeline(transaction=False)
+    pipe.zadd(mine, {instance: now})
+    pipe.zrem(other, instance)
+    for key in (mine, other):
+        pipe.zremrangebyscore(key, "-inf", now - settings.BEAT_LOCK_TIMEOUT)
+        pipe.expire(key, settings.BEAT_LOCK_TIMEOUT * 2)
+    pipe.execute()
+
+
+def forget_beat(instance: str) -> None:
+    """Beat `instance` stopped cleanly."""
+    client = raw_client()
+    if client is not None:
+        for key in _roll_keys():
+            client.zrem(key, instance)
+
+
+def beats_running() -> BeatCount | None:
+    """How many beats ticked within the last BEAT_LOCK_TIMEOUT seconds, by role; None when the
+    cache is private to each process (no roll call). Raises what Redis raises."""
+    client = raw_client()
+    if client is None:
+        return None
+    since = time.time() - settings.BEAT_LOCK_TIMEOUT
+    pipe = client.pipeline(transaction=False)
+    for key in _roll_keys():
+        pipe.zcount(key, since, "+inf")
+    sending, standby = pipe.execute()
+    return BeatCount(sending=int(sending), standby=int(standby))

@@ -537,6 +537,20 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Beat: the schedule lives here, in code, and is synced into django-celery-beat's tables when beat
 # starts (added, updated, or disabled when removed), so operators can pause or retime in the admin.
 CELERY_BEAT_SCHEDULER = "apps.core.beat:CodeSyncedDatabaseScheduler"
+# Without it django-celery-beat saves last run times every 3 minutes: a beat killed in between sends
+# everything it sent since once more when it restarts. 1 saves them right after each send.
+CELERY_BEAT_SYNC_EVERY = env.int("CELERY_BEAT_SYNC_EVERY", default=1)
+# Longest sleep between beat's ticks; each tick renews the beat lock.
+CELERY_BEAT_MAX_LOOP_INTERVAL = env.int("CELERY_BEAT_MAX_LOOP_INTERVAL", default=5)
+# Exactly one beat sends: the one holding a lock in the cache's Redis; any other stands by. A beat
+# killed without stopping keeps the lock this many seconds, so its replacement sends at most this
+# long (plus one tick) after it died. Too short, and a beat stalled by a slow database loses it.
+BEAT_LOCK_TIMEOUT = env.int("BEAT_LOCK_TIMEOUT", default=30)
+if BEAT_LOCK_TIMEOUT <= 2 * CELERY_BEAT_MAX_LOOP_INTERVAL:
+    raise ImproperlyConfigured(
+        f"BEAT_LOCK_TIMEOUT ({BEAT_LOCK_TIMEOUT}s) must be more than twice CELERY_BEAT_MAX_LOOP_INTERVAL "
+        f"({CELERY_BEAT_MAX_LOOP_INTERVAL}s), or the beat lock expires between two renewals."
+    )
 # Seconds between beat heartbeats, and the age after which /readyz reports beat as stale.
 BEAT_HEARTBEAT_INTERVAL = env.int("BEAT_HEARTBEAT_INTERVAL", default=60)
 BEAT_HEARTBEAT_MAX_AGE = env.int("BEAT_HEARTBEAT_MAX_AGE", default=5 * BEAT_HEARTBEAT_INTERVAL)

@@ -1,5 +1,9 @@
-"""The beat schedule in code, synced into django-celery-beat's tables."""
+"""The beat schedule in code, synced into django-celery-beat's tables; the guard that runs each
+periodic copy once per interval, and the count of beats."""
 
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from io import StringIO
 
@@ -10,6 +14,7 @@ from django.db import IntegrityError
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from apps.core.beat import sync_beat_schedule
+from apps.core.periodic import BeatCount, beats_running, claim_slot, forget_beat, record_beat
 
 pytestmark = pytest.mark.django_db
 
@@ -116,3 +121,57 @@ def test_a_sync_that_loses_an_insert_race_to_another_beat_syncs_again(monkeypatc
     assert len(calls) == 2
     assert report.unchanged == ["demo.every-minute"]
     assert PeriodicTask.objects.filter(name="demo.every-minute").count() == 1
+
+
+# --- The once-per-interval guard and beat's roll call (real Redis, through the cache) ----------
+
+
+def _name() -> str:
+    return f"test-entry-{uuid.uuid4().hex[:8]}"
+
+
+def test_a_copy_published_seconds_after_a_run_is_a_duplicate_even_across_a_minute_boundary():
+    name, end_of_minute = _name(), 1_800_000_059.0
+    assert claim_slot(name, seconds=60, at=end_of_minute) is True
+    # Published 3 s later, in the next minute: the restarted beat's copy of the same run.
+    assert claim_slot(name, seconds=60, at=end_of_minute + 3) is False
+    assert claim_slot(name, seconds=60, at=end_of_minute + 60) is True
+
+
+def test_an_older_copy_run_after_a_newer_one_is_a_duplicate():
+    name, at = _name(), 1_800_000_000.0
+    assert claim_slot(name, seconds=60, at=at) is True
+    assert claim_slot(name, seconds=60, at=at - 5) is False
+
+
+@pytest.mark.parametrize("phase", [1.0, 29.0, 30.0, 31.0, 59.0])
+def test_two_beats_of_any_phase_run_an_entry_once_per_interval(phase):
+    name, start, intervals = _name(), 1_800_000_000.0, 10
+    copies = sorted(
+        [start + 60 * n for n in range(intervals)] + [start + 60 * n + phase for n in range(intervals)]
+    )
+    runs = sum(claim_slot(name, seconds=60, at=at) for at in copies)
+    # The first interval may run both beats' copies when they are more than half an interval apart.
+    assert intervals <= runs <= intervals + 1
+
+
+def test_copies_claimed_at_the_same_moment_by_two_workers_run_once():
+    name, at = _name(), time.time()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        claims = list(pool.map(lambda _: claim_slot(name, seconds=60, at=at), range(8)))
+    assert claims.count(True) == 1
+
+
+def test_beats_are_counted_by_role_and_a_role_change_counts_once():
+    before = beats_running()
+    assert before is not None
+    sending, standby = f"host-a:{uuid.uuid4().hex[:6]}", f"host-b:{uuid.uuid4().hex[:6]}"
+    record_beat(sending, sending=True)
+    record_beat(standby, sending=False)
+    assert beats_running() == BeatCount(before.sending + 1, before.standby + 1)
+    # The standby takes over after the sender stopped cleanly.
+    forget_beat(sending)
+    record_beat(standby, sending=True)
+    assert beats_running() == BeatCount(before.sending + 1, before.standby)
+    forget_beat(standby)
+    assert beats_running() == before

@@ -75,6 +75,7 @@ def test_internal_metrics_answers_a_local_client_with_every_section(client):
         "queues",
         "beat_heartbeat_age_seconds",
         "dead_letters",
+        "beats",
     }
 
 
