@@ -1,7 +1,7 @@
 """Hostile input against gunicorn with production settings, no proxy in front (`make run` or
 another proxy hides nothing either): every class of input gets a 4xx in the error shape, the
 server logs no ERROR line and no traceback, nothing is stored, and nothing one client sends
-changes what another is served. The same classes, in process: apps/core/tests/test_hostile_input.py.
+changes what another is served. The same classes, in process: apps/articles/tests/test_hostile_input.py.
 """
 
 from __future__ import annotations
@@ -212,7 +212,7 @@ def test_a_nul_in_an_article_path_is_400_and_changes_nothing(
 
 def test_a_raw_nul_in_the_authorization_header_is_400(clean_log: Server):
     # gunicorn refuses it itself (its own 400 page, a warning line); Django's check is for a
-    # server that passes it on (runserver, `make run`), in apps/core/tests/test_hostile_input.py.
+    # server that passes it on (runserver, `make run`), in apps/articles/tests/test_hostile_input.py.
     reply = clean_log.send("GET", "/api/v1/users/me/", headers={"Authorization": "Token abc\x00def"})
     assert reply.status == 400
 

@@ -440,7 +440,7 @@ def test_beat_lag_plugin_crosses_its_warning_level_when_the_heartbeat_is_old(sta
 def munin_run() -> str:
     path = shutil.which("munin-run") or "/usr/sbin/munin-run"
     if not Path(path).exists():
-        pytest.fail("munin-run is not installed: run `make munin-deps` (Debian's munin-node)")
+        pytest.fail("munin-run is not installed: run `make system-deps` (Debian's munin-node)")
     return path
 
 

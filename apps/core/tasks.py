@@ -143,6 +143,8 @@ def record_dead_letter(task: Task, exc: BaseException, args: Any, kwargs: Any, e
         task_id,
         attempts,
         error.splitlines()[0] if error else "",
+        # The exception itself, so that Sentry counts this line as the failure it already reported.
+        exc_info=exc,
         extra={"task_id": task_id, "task_name": task.name},
     )
     return True

@@ -150,7 +150,8 @@ def test_readyz_reports_beat_stale_once_beat_has_stopped(beat, redis_port, clien
     fresh = wait_until(
         lambda: beat_check()["checks"]["beat"]["ok"] and beat_check(), timeout=15, what="beat ok"
     )
-    assert fresh["status"] == "ok"
+    # This Redis keeps nothing on disk, so the advisory broker_durability check may be the one down.
+    assert [name for name, check in fresh["checks"].items() if not check["ok"]] in ([], ["broker_durability"])
 
     beat.stop()
     stale = wait_until(

@@ -226,7 +226,7 @@ def munin_beats(web: Web, tmp_path: Path) -> dict[str, str]:
     """keel_beats through munin-run, with a plugin configuration pointing at this web."""
     munin_run = shutil.which("munin-run") or "/usr/sbin/munin-run"
     if not Path(munin_run).exists():
-        pytest.fail("munin-run is not installed: run `make munin-deps` (Debian's munin-node)")
+        pytest.fail("munin-run is not installed: run `make system-deps` (Debian's munin-node)")
     services, conf = tmp_path / "plugins", tmp_path / "plugin-conf.d"
     services.mkdir()
     conf.mkdir()

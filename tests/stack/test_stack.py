@@ -276,7 +276,7 @@ def readers(stack: Stack) -> dict[str, dict[str, str]]:
         "POST",
         "/api/v1/auth/login/",
         body=json.dumps({"email": "reader-session@example.com", "password": PASSWORD}).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **stack.csrf_headers(source="127.0.0.61")},
         source="127.0.0.61",
     )
     assert login.status == 200, login.body
