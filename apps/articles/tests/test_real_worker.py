@@ -93,7 +93,9 @@ def test_beat_publishes_due_articles_exactly_once_and_autocomplete_finds_them(st
     worker_log = stack["worker"].log()
     published_lines = [line for line in worker_log.splitlines() if "scheduled article(s)" in line]
     assert sum(int(line.split("published ")[1].split()[0]) for line in published_lines) == 3
-    standing_by = [name for name in ("beat", "second_beat") if "stands by and sends nothing" in stack[name].log()]
+    standing_by = [
+        name for name in ("beat", "second_beat") if "stands by and sends nothing" in stack[name].log()
+    ]
     assert len(standing_by) == 1, standing_by
 
 
