@@ -27,8 +27,11 @@ help: ## List the targets
 	$(PYTHON) -m venv .uv
 	.uv/bin/pip install --quiet uv
 
+# Bytecode compiled at install: a process that may not write into .venv, or runs with
+# PYTHONDONTWRITEBYTECODE set, would otherwise compile Django and every library from source each
+# time it starts, and a restarted gunicorn or Celery worker would take seconds longer to serve.
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 .PHONY: install
@@ -97,7 +100,7 @@ $(VENV)/.synced-mysql: $(VENV)/.synced
 	       "sudo apt-get install $(MYSQL_BUILD_PACKAGES)" >&2; \
 	  exit 2; \
 	fi
-	$(UV) sync --frozen --group mysql --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --group mysql --python $(PYTHON)
 	@touch $@
 
 .PHONY: test

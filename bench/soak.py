@@ -8,7 +8,9 @@ stack of `make up` behind nginx, rate limits off), seeds SOAK_ARTICLES articles,
 1. measures the capacity of the mix: wrk with no pause for SOAK_CAPACITY_SECONDS;
 2. warms up for SOAK_WARMUP_SECONDS at SOAK_LOAD (default 0.7) of that capacity;
 3. holds that rate for SOAK_SECONDS in SOAK_INTERVAL-second slices, each its own wrk run, so the
-   report has a p99 per slice, and samples the memory of gunicorn and the Celery worker.
+   report has a p99 per slice, and samples the memory of gunicorn and the Celery worker;
+4. queues SOAK_WORKER_TASKS (50,000) no-op tasks through the worker and samples the resident
+   memory of its main process, which no pool recycling ever replaces.
 
 The mix (bench/soak.lua): pages, API reads (anonymous, through nginx's micro-cache, and
 authenticated, past it), autocomplete, and API writes that each queue a Celery task.
@@ -16,7 +18,8 @@ authenticated, past it), autocomplete, and API writes that each queue a Celery t
 It passes when there was no error at all (connection errors, timeouts, 4xx/5xx, ERROR lines in
 the web or worker log, a failed task, a restarted process, tasks left in the queue) and the
 resident memory of the gunicorn workers and of the Celery worker grew by at most
-SOAK_MAX_GROWTH (10%) from the end of the warm-up to the end. Worker recycling
+SOAK_MAX_GROWTH (10%) from the end of the warm-up to the end, and the worker's main process grew
+by no more than TaskRun.growth_limit_kib over the second half of the task run. Worker recycling
 (GUNICORN_MAX_REQUESTS, CELERY_WORKER_MAX_TASKS_PER_CHILD) is off for the run: it would hide the
 very leak this looks for. Exits 1 on failure; build/soak/ keeps the results and the stack's logs.
 """
@@ -36,6 +39,7 @@ from typing import Any
 from urllib.parse import quote
 
 import redis
+from celery import Celery
 
 from bench.run import (
     REPORT_LUA,
@@ -57,6 +61,14 @@ OUT = ROOT / "build" / "soak"
 SOAK_LUA = Path(__file__).resolve().parent / "soak.lua"
 PROGRAMS = ("web", "worker")
 QUEUE_DRAIN_TIMEOUT = 120
+# The no-op task driven through the worker to watch its main process (apps/core/tasks.py).
+PING_TASK = "core.ping"
+# The limit on the worker main process's growth over the second half of a task run (see
+# TaskRun.growth_limit_kib): a fixed room for the allocator's steps, plus a per-task allowance
+# a tenth of what one leaked timer entry per task cost, so even a small object kept per task
+# (a dict entry keyed by task id is about 0.15 KiB) shows over a long enough run.
+MAIN_PROCESS_FIXED_KIB = 512.0
+MAIN_PROCESS_KIB_PER_TASK = 0.05
 
 
 def _env_number(name: str, default: float) -> float:
@@ -75,6 +87,7 @@ class Settings:
     articles: int = field(default_factory=lambda: int(_env_number("SOAK_ARTICLES", 2000)))
     connections: int = field(default_factory=lambda: int(_env_number("SOAK_CONNECTIONS", 16)))
     threads: int = field(default_factory=lambda: int(_env_number("SOAK_THREADS", 2)))
+    worker_tasks: int = field(default_factory=lambda: int(_env_number("SOAK_WORKER_TASKS", 50_000)))
 
 
 # ----------------------------------------------------------------------------- the verdict
@@ -99,6 +112,81 @@ class Slice:
 
 
 @dataclass
+class TaskRun:
+    """No-op tasks run through the worker, and its main process's resident memory meanwhile."""
+
+    tasks: int
+    seconds: float
+    samples: list[tuple[int, float]] = field(default_factory=list)  # (tasks done, main process KiB)
+
+    def _second_half(self) -> list[tuple[int, float]]:
+        # The first half is the warm-up: caches, pools and the allocator's arenas fill up.
+        return [sample for sample in self.samples if sample[0] >= self.tasks / 2]
+
+    def growth_kib(self) -> float | None:
+        half = self._second_half()
+        return half[-1][1] - half[0][1] if len(half) > 1 else None
+
+    def growth_limit_kib(self) -> float:
+        half = self._second_half()
+        tasks = half[-1][0] - half[0][0] if len(half) > 1 else 0
+        return MAIN_PROCESS_FIXED_KIB + MAIN_PROCESS_KIB_PER_TASK * tasks
+
+    def verdict(self) -> tuple[bool, str]:
+        growth = self.growth_kib()
+        if growth is None:
+            return False, f"{self.tasks} tasks, too few samples"
+        (first_done, first_kib), (last_done, last_kib) = self._second_half()[0], self.samples[-1]
+        limit = self.growth_limit_kib()
+        return growth <= limit, (
+            f"{self.tasks} tasks in {self.seconds:.0f} s; {first_kib / 1024:.1f} MB after {first_done} "
+            f"tasks, {last_kib / 1024:.1f} MB after {last_done} ({growth:+.0f} KiB, limit {limit:.0f})"
+        )
+
+
+def resident_kib(pid: int) -> float:
+    """One process's resident memory (VmRSS), in KiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return float(next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")))
+
+
+def run_ping_tasks(
+    broker_url: str, main_pid: int, count: int, *, queue: str = "celery", batch: int = 500
+) -> TaskRun:
+    """Queue `count` no-op tasks in batches, never more than two batches waiting, and sample the
+    resident memory of the worker's main process (`main_pid`) after each batch and at the end."""
+    app = Celery(broker=broker_url, set_as_current=False)
+    app.conf.task_default_queue = queue
+    broker = redis.Redis.from_url(broker_url)
+    began = time.monotonic()
+    samples: list[tuple[int, float]] = []
+    sent = 0
+    try:
+        with app.producer_or_acquire() as producer:
+            while sent < count:
+                for _ in range(min(batch, count - sent)):
+                    app.send_task(PING_TASK, producer=producer, ignore_result=True)
+                sent += min(batch, count - sent)
+                waiting = _wait_for_queue(broker, queue, at_most=batch)
+                samples.append((sent - waiting, resident_kib(main_pid)))
+        _wait_for_queue(broker, queue, at_most=0)
+        samples.append((count, resident_kib(main_pid)))
+    finally:
+        app.close()
+        broker.close()
+    return TaskRun(tasks=count, seconds=time.monotonic() - began, samples=samples)
+
+
+def _wait_for_queue(broker: redis.Redis, queue: str, *, at_most: int) -> int:
+    deadline = time.monotonic() + QUEUE_DRAIN_TIMEOUT
+    while (waiting := int(broker.llen(queue))) > at_most:  # type: ignore[arg-type]
+        if time.monotonic() > deadline:
+            raise BenchError(f"the worker left {waiting} tasks in the queue for {QUEUE_DRAIN_TIMEOUT} s")
+        time.sleep(0.1)
+    return waiting
+
+
+@dataclass
 class Outcome:
     capacity_rps: float
     target_rps: float
@@ -110,6 +198,7 @@ class Outcome:
     restarted: list[str]
     queue_left: int
     max_growth: float
+    task_run: TaskRun | None = None
 
 
 def growth(outcome: Outcome) -> dict[str, float]:
@@ -140,6 +229,10 @@ def checks(outcome: Outcome) -> list[tuple[str, bool, str]]:
         ),
         ("load held", bool(outcome.slices), f"{len(outcome.slices)} slices"),
     ]
+    if outcome.task_run is None:
+        found.append(("worker main process flat", False, "no task run"))
+    else:
+        found.append(("worker main process flat", *outcome.task_run.verdict()))
     grown = growth(outcome)
     for program in PROGRAMS:
         if program not in grown:
@@ -170,6 +263,12 @@ def report(outcome: Outcome) -> tuple[bool, str]:
                 f"{item.started:>7.0f} {item.rps:>8.0f} {item.p50_ms:>8.1f} {item.p99_ms:>8.1f} "
                 f"{item.errors:>7} {memory}" + ("  (warm-up)" if kind == "warm-up" else "")
             )
+    if outcome.task_run is not None and outcome.task_run.samples:
+        samples = outcome.task_run.samples
+        shown = samples[:: max(1, len(samples) // 10)]
+        shown += [samples[-1]] if shown[-1] != samples[-1] else []
+        lines += ["", f"{'tasks':>7} {'worker main MB':>15}   (no-op tasks, recycling off)"]
+        lines += [f"{done:>7} {kib / 1024:>15.1f}" for done, kib in shown]
     lines.append("")
     results = checks(outcome)
     for name, passed, detail in results:
@@ -361,6 +460,14 @@ def soak(settings: Settings, processes: Processes, database_url: str) -> Outcome
     slices = [one_slice(settings.interval) for _ in range(max(1, settings.seconds // settings.interval))]
 
     _wait_until(lambda: queue_length(redis_url) == 0, QUEUE_DRAIN_TIMEOUT)
+    tasks_run = tasks_succeeded(logs, offsets)
+
+    worker_main = int(deploy_stack._supervisorctl(render.build_context(env), "pid", "keel:worker").stdout)
+    print(
+        f"soak: {settings.worker_tasks} no-op tasks through the worker, watching its main process", flush=True
+    )
+    task_run = run_ping_tasks(f"{redis_url}/1", worker_main, settings.worker_tasks)
+    print(f"soak: {task_run.verdict()[1]}", flush=True)
     pids_at_end = program_pids(env)
     restarted = [
         f"{program}: {len(pids_at_start[program] - pids_at_end[program])} of {len(pids_at_start[program])}"
@@ -375,10 +482,11 @@ def soak(settings: Settings, processes: Processes, database_url: str) -> Outcome
         slices=slices,
         baseline_mb=baseline,
         log_errors=log_error_counts(logs, offsets),
-        tasks_run=tasks_succeeded(logs, offsets),
+        tasks_run=tasks_run,
         restarted=restarted,
         queue_left=queue_length(redis_url),
         max_growth=settings.max_growth,
+        task_run=task_run,
     )
 
 

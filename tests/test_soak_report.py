@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from bench.soak import Outcome, Slice, report
+from bench.soak import Outcome, Slice, TaskRun, report
 
 
 def _slice(started: float, *, errors: int = 0, web: float = 500.0, worker: float = 300.0) -> Slice:
@@ -19,6 +19,12 @@ def _slice(started: float, *, errors: int = 0, web: float = 500.0, worker: float
     )
 
 
+def _task_run(*, end_kib: float = 93_000.0) -> TaskRun:
+    # 50,000 tasks sampled every 5,000; the second half starts at 25,000 with 92,000 KiB.
+    samples = [(done, 90_000.0 + min(done, 25_000) * 0.08) for done in range(5_000, 50_000, 5_000)]
+    return TaskRun(tasks=50_000, seconds=300, samples=[*samples, (50_000, end_kib)])
+
+
 def _outcome(**changes) -> Outcome:
     clean = Outcome(
         capacity_rps=143,
@@ -31,6 +37,7 @@ def _outcome(**changes) -> Outcome:
         restarted=[],
         queue_left=0,
         max_growth=0.10,
+        task_run=_task_run(),
     )
     return dataclasses.replace(clean, **changes)
 
@@ -41,6 +48,9 @@ def test_a_clean_soak_passes_and_reports_p99_per_slice_and_memory_growth():
     assert passed
     assert text.splitlines()[-1] == "soak: PASSED"
     assert "web memory flat: 500.0 -> 540.0 MB (+8.0%, limit +10%)" in text
+    # The warm-up half may grow; the second half is held to 512 KiB + 0.05 KiB per task.
+    assert "ok   worker main process flat: 50000 tasks in 300 s; 89.8 MB after 25000 tasks" in text
+    assert "(+1000 KiB, limit 1762)" in text
     # One row per slice, warm-up included and marked.
     rows = [line for line in text.splitlines() if line.rstrip().endswith(("300.0", "310.0", "(warm-up)"))]
     assert len(rows) == 5
@@ -58,6 +68,9 @@ def test_a_clean_soak_passes_and_reports_p99_per_slice_and_memory_growth():
         ({"queue_left": 7}, "FAIL every task run: 120 run, 7 left in the queue"),
         ({"tasks_run": 0}, "FAIL every task run: 0 run"),
         ({"slices": []}, "FAIL load held"),
+        ({"task_run": _task_run(end_kib=93_763)}, "FAIL worker main process flat"),
+        ({"task_run": None}, "FAIL worker main process flat: no task run"),
+        ({"task_run": TaskRun(tasks=50_000, seconds=1, samples=[])}, "FAIL worker main process flat"),
     ],
 )
 def test_a_soak_fails_on_any_error_or_growth(changes: dict, failure: str):
