@@ -124,11 +124,12 @@ test-fast: install ## The suite without the tests that start real processes (wor
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
 # The commands the stack tests, `make up` and `make bench` run, each with the Debian package that
-# has it: one list, which .ci/run installs through this target too.
-SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node wrk:wrk
+# has it: one list, which .ci/run installs through this target too. lwp-request stands for Perl's
+# LWP, which Munin's stock nginx plugins load.
+SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl wrk:wrk
 
 .PHONY: system-deps
-system-deps: ## Check the system packages (nginx, redis-server, openssl, munin-node, wrk); install them as root on Debian/Ubuntu
+system-deps: ## Check the system packages (nginx, redis-server, openssl, munin-node, libwww-perl, wrk); install them as root on Debian/Ubuntu
 	@missing=""; \
 	for pair in $(SYSTEM_COMMANDS); do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \

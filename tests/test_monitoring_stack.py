@@ -1,7 +1,8 @@
 """Monitoring against running processes: a real gunicorn and Celery worker on a private Redis.
 
 A UDP listener stands in for statsd; the Munin plugins run as programs (and through munin-run)
-against the running gunicorn, the way munin-node runs them.
+against the running gunicorn, the way munin-node runs them, and Munin's stock nginx plugins read
+the stub_status of the deploy's nginx in front of it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,15 +26,15 @@ import redis
 from celery import Celery
 from django.db import connections
 
-from apps.core.monitoring import FLUSH_INTERVAL_SECONDS
-from tests.helpers import StatsdListener, closed_port, free_port, wait_for_port
-from tests.processes import database_url, redis_server
+from tests.helpers import StatsdListener, closed_port, free_port, wait_for_http, wait_for_port
+from tests.processes import database_url, redis_server, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PLUGIN = ROOT / "monitoring" / "munin" / "plugins" / "keel_"
 CATALOGUE = ROOT / "monitoring" / "statsd" / "catalogue.csv"
-SERVICES = ("requests", "response_time", "queues", "tasks", "beat_lag", "dead_letters", "gunicorn_workers")
+SERVICES = ("queues", "beat_lag", "beats", "dead_letters", "gunicorn_workers")
+STOCK_NGINX_PLUGINS = Path("/usr/share/munin/plugins")
 CACHE_PREFIX = "keelstack"
 SAMPLER = "apps.core.monitoring_tasks.sample_monitoring_gauges"
 GUNICORN_WORKERS = 2
@@ -341,73 +341,33 @@ def test_each_plugin_prints_protocol_valid_config_values_and_autoconf(stack, plu
     assert parse_autoconf(run_plugin(plugin_dir, service, "autoconf", env=env)) == "yes"
 
 
-def test_plugins_reach_gunicorn_over_its_unix_socket(stack, plugin_dir, exercised):
+def test_plugins_reach_gunicorn_over_its_unix_socket(stack, plugin_dir):
     env = {
         **plugin_env(stack),
         # The socket wins: a URL nothing listens on would fail.
         "KEEL_METRICS_URL": f"http://127.0.0.1:{closed_port()}/internal/metrics",
         "KEEL_METRICS_SOCKET": str(stack.run_dir / "gunicorn.sock"),
     }
-    fields = parse_config(run_plugin(plugin_dir, "tasks", "config", env=env))
+    fields = parse_config(run_plugin(plugin_dir, "beat_lag", "config", env=env))
+    stack.write_heartbeat(age_seconds=30)
 
-    values = known_values(run_plugin(plugin_dir, "tasks", env=env), fields)
+    age = known_values(run_plugin(plugin_dir, "beat_lag", env=env), fields)["age"]
 
-    assert values["succeeded"] >= 1
+    assert 30 <= age < float(fields["age"]["warning"])
 
 
 def test_autoconf_says_no_with_the_reason_when_the_app_is_unreachable(stack, plugin_dir):
     env = {**plugin_env(stack), "KEEL_METRICS_URL": f"http://127.0.0.1:{closed_port()}/internal/metrics"}
-    answer = parse_autoconf(run_plugin(plugin_dir, "requests", "autoconf", env=env))
+    answer = parse_autoconf(run_plugin(plugin_dir, "queues", "autoconf", env=env))
     assert answer.startswith("no (app metrics unreachable")
 
 
 def test_plugins_report_unknown_values_when_the_app_is_unreachable(stack, plugin_dir):
     env = {**plugin_env(stack), "KEEL_METRICS_URL": f"http://127.0.0.1:{closed_port()}/internal/metrics"}
     result = subprocess.run(
-        [str(plugin_dir / "keel_tasks")], env=env, capture_output=True, text=True, timeout=30, check=True
+        [str(plugin_dir / "keel_beats")], env=env, capture_output=True, text=True, timeout=30, check=True
     )
-    assert result.stdout.splitlines() == ["succeeded.value U", "failed.value U", "retried.value U"]
-
-
-def eventually(
-    read: Callable[[], dict[str, float]], done: Callable[[dict[str, float]], bool]
-) -> dict[str, float]:
-    """Read until `done` (each process adds its counts to Redis every FLUSH_INTERVAL_SECONDS)."""
-    deadline = time.monotonic() + 4 * FLUSH_INTERVAL_SECONDS + 5
-    values = read()
-    while not done(values) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        values = read()
-    return values
-
-
-def test_request_plugin_counts_the_requests_gunicorn_answered(stack, plugin_dir, exercised):
-    env = plugin_env(stack)
-    fields = parse_config(run_plugin(plugin_dir, "requests", "config", env=env))
-
-    def read() -> dict[str, float]:
-        return known_values(run_plugin(plugin_dir, "requests", env=env), fields)
-
-    time.sleep(FLUSH_INTERVAL_SECONDS + 0.5)  # the earlier requests' counts are all in Redis
-    before = read()
-    assert [stack.get("/") for _ in range(3)] == [200, 200, 200]
-    after = eventually(read, lambda values: values["status_2xx"] - before["status_2xx"] >= 3)
-
-    assert after["status_2xx"] - before["status_2xx"] == 3
-    assert after["status_4xx"] == before["status_4xx"]
-
-
-def test_task_plugin_counts_each_outcome_of_the_real_worker(stack, plugin_dir, exercised):
-    expected = {"succeeded": 2.0, "failed": 1.0, "retried": 1.0}
-    fields: dict[str, dict[str, str]] = {outcome: {} for outcome in expected}
-    env = plugin_env(stack)
-
-    values = eventually(
-        lambda: known_values(run_plugin(plugin_dir, "tasks", env=env), fields), expected.__eq__
-    )
-
-    # The sampler and the retried task succeeded; one task failed; one retry was scheduled.
-    assert values == expected
+    assert result.stdout.splitlines() == ["sending.value U", "standby.value U"]
 
 
 def test_queue_plugin_graphs_the_default_queue_with_warning_and_critical_levels(stack, plugin_dir):
@@ -437,21 +397,28 @@ def test_beat_lag_plugin_crosses_its_warning_level_when_the_heartbeat_is_old(sta
 
 
 # --- munin-run, as munin-node runs the plugins -----------------------------------------------
-def munin_run() -> str:
+def munin_run(service_dir: Path, conf_dir: Path, plugin: str, *args: str) -> str:
     path = shutil.which("munin-run") or "/usr/sbin/munin-run"
     if not Path(path).exists():
         pytest.fail("munin-run is not installed: run `make system-deps` (Debian's munin-node)")
-    return path
+    command = [path, "--servicedir", str(service_dir), "--sconfdir", str(conf_dir), plugin, *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def shipped_plugin_conf(name: str) -> str:
+    # Plugins run as root here: the plugins and the stack's socket sit in the test's private
+    # temporary directory, which the shipped users cannot enter.
+    shipped = (ROOT / "monitoring" / "munin" / "plugin-conf.d" / name).read_text()
+    return shipped.replace("user nobody", "user root").replace("group keel", "group root")
 
 
 @pytest.fixture(scope="module")
 def munin_conf_dir(stack):
     directory = stack.run_dir / "plugin-conf.d"
     directory.mkdir()
-    # The shipped file, with this stack's socket and pidfile; root because both sit in the
-    # test's private temporary directory.
-    shipped = (ROOT / "monitoring" / "munin" / "plugin-conf.d" / "keel").read_text()
-    shipped = shipped.replace("user nobody", "user root").replace("group keel", "group root")
+    shipped = shipped_plugin_conf("keel")
     shipped = shipped.replace("/run/keel/gunicorn.sock", str(stack.run_dir / "gunicorn.sock"))
     shipped = shipped.replace("/run/keel/gunicorn.pid", str(stack.pidfile))
     (directory / "keel").write_text(shipped)
@@ -462,19 +429,81 @@ def munin_conf_dir(stack):
 def test_munin_run_executes_each_plugin_with_the_shipped_plugin_conf(
     plugin_dir, munin_conf_dir, exercised, service
 ):
-    def run(*args: str) -> str:
-        command = [
-            munin_run(),
-            "--servicedir",
-            str(plugin_dir),
-            "--sconfdir",
-            str(munin_conf_dir),
-            f"keel_{service}",
-        ]
-        result = subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
+    fields = parse_config(munin_run(plugin_dir, munin_conf_dir, f"keel_{service}", "config"))
+    known_values(munin_run(plugin_dir, munin_conf_dir, f"keel_{service}"), fields)
+    assert parse_autoconf(munin_run(plugin_dir, munin_conf_dir, f"keel_{service}", "autoconf")) == "yes"
 
-    fields = parse_config(run("config"))
-    known_values(run(), fields)
-    assert parse_autoconf(run("autoconf")) == "yes"
+
+# --- request rates: Munin's stock nginx plugins on the deploy's nginx ------------------------
+@pytest.fixture(scope="module")
+def nginx(stack):
+    """The deploy's nginx site, rendered for plain HTTP in front of the stack's gunicorn; its URL."""
+    build = stack.run_dir / "nginx-build"
+    port = free_port()
+    render_env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(stack.run_dir)),
+        "DEPLOY_BUILD_DIR": str(build),
+        "NGINX_LISTEN": f"127.0.0.1:{port}",
+        "NGINX_TLS": "off",
+        "NGINX_WORKER_PROCESSES": "1",
+        "NGINX_UPSTREAM_SERVERS": stack.url.removeprefix("http://"),
+    }
+    rendered = subprocess.run(
+        [sys.executable, "-m", "deploy.render"], cwd=ROOT, env=render_env, capture_output=True, text=True
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    for directory in ("log", "run"):
+        (build / directory).mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        ["nginx", "-c", str(build / "nginx" / "nginx.conf"), "-e", str(build / "log" / "error.log")],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/nginx_status", timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process_group(process)
+
+
+@pytest.fixture(scope="module")
+def nginx_munin(stack, nginx):
+    """munin-node's servicedir and plugin-conf.d for the stock nginx plugins, with the shipped conf."""
+    services, conf = stack.run_dir / "nginx-plugins", stack.run_dir / "nginx-plugin-conf.d"
+    services.mkdir()
+    conf.mkdir()
+    for plugin in ("nginx_request", "nginx_status"):
+        (services / plugin).symlink_to(STOCK_NGINX_PLUGINS / plugin)
+    shipped = shipped_plugin_conf("nginx")
+    assert "env.url http://127.0.0.1/nginx_status" in shipped
+    conf_text = shipped.replace("http://127.0.0.1/", f"{nginx}/") + "user root\n"
+    (conf / "nginx").write_text(conf_text)
+    return services, conf
+
+
+@pytest.mark.parametrize("plugin", ["nginx_request", "nginx_status"])
+def test_munin_run_executes_the_stock_nginx_plugins_with_the_shipped_plugin_conf(nginx_munin, plugin):
+    fields = parse_config(munin_run(*nginx_munin, plugin, "config"))
+    known_values(munin_run(*nginx_munin, plugin), fields)
+    assert parse_autoconf(munin_run(*nginx_munin, plugin, "autoconf")) == "yes"
+
+
+def get_through(nginx: str, path: str) -> int:
+    # The site's name: nginx drops a request for any other Host without an answer.
+    request = urllib.request.Request(nginx + path, headers={"Host": "localhost"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return int(response.status)
+
+
+def test_nginx_request_plugin_counts_the_requests_nginx_answered(nginx, nginx_munin):
+    fields = parse_config(munin_run(*nginx_munin, "nginx_request", "config"))
+    before = known_values(munin_run(*nginx_munin, "nginx_request"), fields)["request"]
+
+    statuses = [get_through(nginx, "/healthz") for _ in range(5)]
+    after = known_values(munin_run(*nginx_munin, "nginx_request"), fields)["request"]
+
+    assert statuses == [200] * 5
+    # Each poll of stub_status is a request to nginx too.
+    assert after - before == len(statuses) + 1

@@ -11,7 +11,7 @@ from typing import Any
 
 from celery import signals
 
-from apps.core import metrics, monitoring
+from apps.core import metrics
 
 # Start times by task id; a task runs in one process, so its prerun and postrun meet here.
 _started: dict[str, float] = {}
@@ -34,17 +34,14 @@ def _on_postrun(*, task_id: str, task: Any, **kwargs: Any) -> None:
 # Each name spelled out in full, so that grepping for a catalogued metric finds where it is sent.
 def _on_success(*, sender: Any, **kwargs: Any) -> None:
     metrics.incr(f"celery.task.{_name(sender)}.succeeded")
-    monitoring.count_task(outcome="succeeded")
 
 
 def _on_failure(*, sender: Any, **kwargs: Any) -> None:
     metrics.incr(f"celery.task.{_name(sender)}.failed")
-    monitoring.count_task(outcome="failed")
 
 
 def _on_retry(*, sender: Any, **kwargs: Any) -> None:
     metrics.incr(f"celery.task.{_name(sender)}.retried")
-    monitoring.count_task(outcome="retried")
 
 
 def connect() -> None:
@@ -54,11 +51,3 @@ def connect() -> None:
     signals.task_success.connect(_on_success, weak=False, dispatch_uid="keel.metrics.success")
     signals.task_failure.connect(_on_failure, weak=False, dispatch_uid="keel.metrics.failure")
     signals.task_retry.connect(_on_retry, weak=False, dispatch_uid="keel.metrics.retry")
-    # Prefork pool processes end with os._exit, which skips atexit.
-    signals.worker_process_shutdown.connect(
-        _on_process_shutdown, weak=False, dispatch_uid="keel.metrics.process_shutdown"
-    )
-
-
-def _on_process_shutdown(**kwargs: Any) -> None:
-    monitoring.flush_at_exit()

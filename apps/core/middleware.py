@@ -168,7 +168,7 @@ class MetricsMiddleware:
 
     Also answers /internal/metrics (what Munin reads), before host validation and the HTTPS
     redirect, to clients on this host that did not come through a proxy (`is_local_unproxied`).
-    Its polls are not counted.
+    Its polls send no metrics.
     """
 
     def __init__(self, get_response: Handler) -> None:
@@ -229,7 +229,7 @@ def is_local_unproxied(request: HttpRequest) -> bool:
 
 
 def internal_metrics(request: HttpRequest) -> HttpResponse:
-    """The counters, queue depths and beat heartbeat age as JSON, for the Munin plugins."""
+    """Queue depths, beat's heartbeat and roll call, and dead letters as JSON, for the Munin plugins."""
     response = JsonResponse(monitoring.snapshot())
     response["Cache-Control"] = "no-store"
     return response
