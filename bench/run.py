@@ -565,9 +565,6 @@ def performance_report(results: dict[str, Any], previous: str = "") -> str:
         )
     lines += [
         "",
-        "ratio: the case's req/s over the ceiling's in the same round. errors: failed connections, "
-        "timeouts and answers of 400 or more.",
-        "",
         f"Celery, no-op task, one worker: round trip p50 {celery['roundtrip_p50_ms']:.2f} ms, "
         f"p99 {celery['roundtrip_p99_ms']:.2f} ms ({celery['roundtrip_count']} in a row); "
         f"{celery['tasks']:,} tasks at {celery['tasks_per_s_reliable']:,.0f}/s with the reliability "
