@@ -11,8 +11,10 @@ the autocomplete index, warms each case up, then runs BENCH_ROUNDS interleaved r
 reports medians. Per-client rate limits (nginx limit_req, DRF throttles) are off, as all the load
 comes from one address; every other setting is production's.
 
-Output: a table on the terminal, bench/results.json, and build/bench/ (results.json, ratios.png,
-the stack's logs). Everything it started is stopped, and checked to be gone, before it exits.
+Output: docs/performance.md (dated, with the machine, each case beside the previous run's ratio,
+and the Celery figures; also printed), every round in bench/results.json, and build/bench/
+(results.json, the stack's logs). Everything it started is stopped, and checked to be gone,
+before it exits.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -45,6 +48,7 @@ from deploy import stack as deploy_stack
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench"
 RESULTS = ROOT / "bench" / "results.json"
+PERFORMANCE = ROOT / "docs" / "performance.md"
 REPORT_LUA = Path(__file__).resolve().parent / "report.lua"
 STARTUP_TIMEOUT = 180
 T = TypeVar("T")
@@ -70,9 +74,9 @@ class Settings:
     threads: int = field(default_factory=lambda: _env_int("BENCH_THREADS", 2))
     celery_roundtrips: int = field(default_factory=lambda: _env_int("BENCH_CELERY_ROUNDTRIPS", 300))
     celery_tasks: int = field(default_factory=lambda: _env_int("BENCH_CELERY_TASKS", 5_000))
-    # Each Celery round starts two workers and runs 2 x BENCH_CELERY_TASKS tasks (about 40 s on
-    # 2 busy cores); three keep the whole bench under 10 minutes, and their median ratio steadier
-    # than one round's (0.71 to 0.95 between single-round runs).
+    # Each Celery round starts two workers and runs 2 x BENCH_CELERY_TASKS tasks: three rounds keep
+    # the bench short, and their median ratio is steadier than one round's, which moves a lot
+    # between runs on a shared machine.
     celery_rounds: int = field(default_factory=lambda: _env_int("BENCH_CELERY_ROUNDS", 3))
 
 
@@ -503,56 +507,82 @@ def bench_celery(
     return summary
 
 
-def print_celery(celery: dict[str, Any]) -> None:
-    print(
-        f"\nCelery, no-op task: round trip p50 {celery['roundtrip_p50_ms']:.2f} ms, "
-        f"p99 {celery['roundtrip_p99_ms']:.2f} ms ({celery['roundtrip_count']} in a row); "
-        f"{celery['tasks']} tasks: {celery['tasks_per_s_reliable']:.0f}/s with the reliability "
-        f"settings, {celery['tasks_per_s_stock']:.0f}/s without (ratio {celery['reliable_to_stock']:.2f})"
-    )
-    met = ", ".join(f"{name}: {'yes' if ok else 'NO'}" for name, ok in celery["met"].items())
-    print(f"Celery targets: {met}")
-
-
 # ----------------------------------------------------------------------------- output
 
 
-def print_table(summaries: dict[str, dict[str, Any]]) -> None:
-    header = f"{'case':<24} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'non-2xx':>8} "
-    header += f"{'ratio':>7}  {'target':<16} met"
-    print(header)
-    print("-" * len(header))
-    for summary in summaries.values():
-        print(
-            f"{summary['label']:<24} {summary['rps']:>9.0f} "
-            f"{summary['p50_ms']:>8.2f} {summary['p99_ms']:>8.2f} "
-            f"{summary['errors']:>7} {summary['non_2xx']:>8} {summary['ratio']:>7.2f}  "
-            f"{summary.get('target', ''):<16} {'yes' if summary['met'] else 'NO'}"
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def _previous_ratios(text: str) -> tuple[str, dict[str, str]]:
+    """The date and the ratio of each case in the report being replaced, to show beside the new ones."""
+    date = re.search(r"\d{4}-\d{2}-\d{2}", text)
+    ratios: dict[str, str] = {}
+    columns: list[str] = []
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or set(cells[0]) <= {"-", ":"}:
+            continue
+        if cells[0] == "Case":
+            columns = cells
+        elif "ratio" in columns and len(cells) == len(columns):
+            ratios[cells[0]] = cells[columns.index("ratio")]
+    return (date.group(0) if date else ""), ratios
+
+
+def performance_report(results: dict[str, Any], previous: str = "") -> str:
+    """docs/performance.md: the run's date, machine, cases and Celery figures, in Markdown."""
+    machine, settings, celery = results["machine"], results["settings"], results["celery"]
+    previous_date, previous_ratios = _previous_ratios(previous)
+    lines = [
+        "# Performance",
+        "",
+        f"Written by `make bench` (`bench/run.py`) on {results['date']}; the next run replaces this file.",
+        'How the bench works and how to read the table: README, "Benchmarks".',
+        "",
+        f"Machine: {machine['cpus']} usable CPUs ({machine['cpu_model']}), {machine['platform']}, "
+        f"Python {machine['python']}; load average {machine['load_average']:.2f} when the run began "
+        "(wrk shares the cores, and a busy machine gives lower figures).",
+        "",
+        f"Run: {settings['articles']:,} articles, {settings['autocomplete_titles']:,} autocomplete titles, "
+        f"{settings['rounds']} rounds of {settings['duration']} s with {settings['connections']} "
+        f"connections, medians of the rounds; {results['seconds']:.0f} s in all.",
+        "",
+        f"| Case | req/s | ratio | previous ratio ({previous_date or 'none'}) | p50 ms | p99 ms "
+        "| errors | target | met |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for case in results["cases"].values():
+        lines.append(
+            f"| {case['label']} | {case['rps']:,.0f} | {case['ratio']:.2f} "
+            f"| {previous_ratios.get(case['label'], '-')} | {case['p50_ms']:.2f} | {case['p99_ms']:.2f} "
+            f"| {case['errors'] + case['non_2xx']} | {case.get('target', '')} "
+            f"| {'yes' if case['met'] else 'NO'} |"
         )
+    lines += [
+        "",
+        f"Celery, no-op task, one worker: round trip p50 {celery['roundtrip_p50_ms']:.2f} ms, "
+        f"p99 {celery['roundtrip_p99_ms']:.2f} ms ({celery['roundtrip_count']} in a row); "
+        f"{celery['tasks']:,} tasks at {celery['tasks_per_s_reliable']:,.0f}/s with the reliability "
+        f"settings, {celery['tasks_per_s_stock']:,.0f}/s with Celery's stock ones "
+        f"(ratio {celery['reliable_to_stock']:.2f}).",
+        "",
+        "| Celery target | met |",
+        "| --- | --- |",
+        *(f"| {name} | {'yes' if ok else 'NO'} |" for name, ok in celery["met"].items()),
+    ]
+    return "\n".join(lines) + "\n"
 
 
-def draw_chart(summaries: dict[str, dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [name for name in summaries if name != "ceiling"]
-    ratios = [summaries[name]["ratio"] for name in names]
-    figure, axes = plt.subplots(figsize=(9, 0.5 * len(names) + 1.5))
-    bars = axes.barh([summaries[name]["label"] for name in names], ratios, color="#4c72b0")
-    for bar, name in zip(bars, names, strict=True):
-        target = summaries[name].get("min_ratio")
-        if target is not None:
-            axes.plot([target, target], [bar.get_y(), bar.get_y() + bar.get_height()], color="#c44e52", lw=2)
-    axes.axvline(1.0, color="grey", ls="--", lw=1)
-    axes.set_xscale("log")
-    axes.invert_yaxis()
-    axes.set_xlabel("requests/s as a ratio of the bare-WSGI ceiling (median of rounds; red: target)")
-    axes.set_title(f"Keel bench: ceiling {summaries['ceiling']['rps']:.0f} req/s")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+def write_performance(results: dict[str, Any], path: Path) -> str:
+    """Replace the report at `path` with this run's, the replaced run's ratios beside the new ones."""
+    text = performance_report(results, path.read_text() if path.exists() else "")
+    path.write_text(text)
+    return text
 
 
 # ----------------------------------------------------------------------------- main
@@ -657,15 +687,19 @@ def run_isolated(name: str, out: Path, work: Callable[[Processes, str], T]) -> I
 
 def main() -> int:
     settings = Settings()
+    load_average = os.getloadavg()[0]
     run = run_isolated("bench", OUT, lambda processes, database_url: bench(settings, processes, database_url))
     outcome = run.outcome
     if outcome is None:
         return run.exit_code
     results = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {
             "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "cpu_model": cpu_model(),
             "platform": platform.platform(),
             "python": platform.python_version(),
+            "load_average": load_average,
         },
         "settings": settings.__dict__,
         "seconds": run.seconds,
@@ -675,13 +709,11 @@ def main() -> int:
     text = json.dumps(results, indent=2)
     RESULTS.write_text(text + "\n")
     (OUT / "results.json").write_text(text + "\n")
-    draw_chart(results["cases"], OUT / "ratios.png")
     print()
-    print_table(results["cases"])
-    print_celery(results["celery"])
+    print(write_performance(results, PERFORMANCE))
     print(
-        f"\nbench: {results['seconds']:.0f} s; results in {RESULTS.relative_to(ROOT)} and "
-        f"{(OUT / 'results.json').relative_to(ROOT)}, chart in {(OUT / 'ratios.png').relative_to(ROOT)}"
+        f"bench: {results['seconds']:.0f} s; the report in {PERFORMANCE.relative_to(ROOT)}, "
+        f"every round in {RESULTS.relative_to(ROOT)} and {(OUT / 'results.json').relative_to(ROOT)}"
     )
     return 0
 

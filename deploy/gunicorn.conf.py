@@ -129,9 +129,8 @@ graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = _env_int("GUNICORN_KEEPALIVE", 65)
 
 # Recycle workers now and then so a slow leak never takes the site down; jitter spreads the restarts.
-# Not too often: a new worker imports the whole app, 0.7 CPU-seconds on an idle 2-core host and 2 on
-# a busy one. Every 2,000 requests, that cost showed in every Django figure of `make bench`; every
-# 20,000 it is a tenth of that (make soak checks that worker memory stays flat meanwhile).
+# Not too often: a new worker imports the whole app again, and recycling every 2,000 requests
+# lowered every Django case of `make bench` (make soak checks that worker memory stays flat meanwhile).
 max_requests = _env_int("GUNICORN_MAX_REQUESTS", 20_000)
 max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 2_000)
 
@@ -190,7 +189,6 @@ if _statsd_host:
 
 
 def post_worker_init(worker: Any) -> None:
-    # Everything the app loaded (modules, settings, URL patterns: about 110,000 objects) lives as
-    # long as the worker. Frozen, the garbage collector stops scanning it on every collection:
-    # measured GC time per uncached article list went from 0.36 to 0.13 ms.
+    # Everything the app loaded (modules, settings, URL patterns) lives as long as the worker.
+    # Frozen, the garbage collector stops scanning it again on every collection during a request.
     gc.freeze()

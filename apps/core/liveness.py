@@ -3,10 +3,10 @@
 /healthz says one thing: this worker process accepts and answers HTTP requests. Nothing Django
 does for a request (middleware, host validation, sessions, the HTTPS redirect) adds to that, and
 load balancers probe every worker every few seconds, so the probe is answered by a thin WSGI
-layer before Django is called: `make bench` measured it at the bare-WSGI ceiling, against about
-0.3 of it through the whole middleware chain. It touches no dependency, so an outage of the
-database or Redis never gets a healthy process restarted. A probe by IP address is not refused
-by ALLOWED_HOSTS, and probes are not counted in the request metrics.
+layer before Django is called, at about the cost of a bare WSGI app (the /healthz case in
+docs/performance.md). It touches no dependency, so an outage of the database or Redis never gets
+a healthy process restarted. A probe by IP address is not refused by ALLOWED_HOSTS, and probes
+are not counted in the request metrics.
 
 /readyz, which checks the dependencies, is a Django view and goes through everything.
 """

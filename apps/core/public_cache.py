@@ -1,10 +1,10 @@
 """Anonymous GETs of public API pages, answered from Redis in front of Django.
 
 A public page is the same for every anonymous client, yet a Django-level cache hit still pays
-for the whole middleware chain, DRF's dispatch and the view: `make bench` measured a cached
-article list at about a quarter of the bare-WSGI ceiling that way. This WSGI layer, like the
-liveness probe's, answers such a request from Redis before Django is called, with the
-response Django built the first time (its security headers included), in one round trip.
+for the whole middleware chain, DRF's dispatch and the view (compare the cached list cases in
+docs/performance.md). This WSGI layer, like the liveness probe's, answers such a request from
+Redis before Django is called, with the response Django built the first time (its security
+headers included), in one round trip.
 
 What is stored, and for whom:
 - A view opts a response in with `allow()`, naming the generation key that invalidates it
@@ -223,9 +223,9 @@ def _store(
 def _mget(client: Any, *keys: str) -> list[bytes | None]:
     """MGET on a connection of the client's pool, without the client's per-command machinery.
 
-    Every hit pays this round trip; redis-py's retry and instrumentation wrappers measured about a
-    fifth of its CPU time. A connection that failed is disconnected before it goes back to the
-    pool, which reconnects it on its next use.
+    Every hit pays this round trip, and redis-py's retry and instrumentation wrappers would add to
+    each one. A connection that failed is disconnected before it goes back to the pool, which
+    reconnects it on its next use.
     """
     pool = client.connection_pool
     connection = pool.get_connection()

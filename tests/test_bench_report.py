@@ -1,0 +1,88 @@
+"""`make bench`'s report, docs/performance.md, from canned results (the bench itself runs for minutes)."""
+
+import copy
+from typing import Any
+
+from bench.run import write_performance
+
+
+def _case(label: str, rps: float, ratio: float, **extra) -> dict:
+    case = {
+        "label": label,
+        "rps": rps,
+        "ratio": ratio,
+        "p50_ms": 4.2,
+        "p99_ms": 19.5,
+        "errors": 0,
+        "non_2xx": 0,
+    }
+    return {**case, "met": True, **extra}
+
+
+RESULTS: dict[str, Any] = {
+    "date": "2031-04-05 06:07 UTC",
+    "machine": {
+        "cpus": 2,
+        "cpu_model": "Example CPU 9000",
+        "platform": "Linux-6.1-x86_64",
+        "python": "3.11.9",
+        "load_average": 0.12,
+    },
+    "settings": {
+        "articles": 10_000,
+        "autocomplete_titles": 100_000,
+        "rounds": 3,
+        "duration": 5,
+        "connections": 32,
+    },
+    "seconds": 301.4,
+    "cases": {
+        "ceiling": _case("bare WSGI (ceiling)", 5_900.4, 1.0),
+        "healthz": _case("/healthz", 4_720.0, 0.8, target="ratio >= 0.7"),
+        "html_list": _case("HTML list page", 350.0, 0.06, errors=2, non_2xx=1, met=False),
+    },
+    "celery": {
+        "roundtrip_count": 300,
+        "roundtrip_p50_ms": 2.2,
+        "roundtrip_p99_ms": 6.81,
+        "tasks": 5_000,
+        "tasks_per_s_reliable": 560.4,
+        "tasks_per_s_stock": 600.0,
+        "reliable_to_stock": 0.934,
+        "met": {"round trip p50 < 4 ms": True, "reliable >= 0.85 x stock": True},
+    },
+}
+
+
+def test_the_report_is_dated_and_has_the_machine_a_row_per_case_and_the_celery_figures(tmp_path):
+    path = tmp_path / "performance.md"
+
+    text = write_performance(RESULTS, path)
+
+    assert path.read_text() == text
+    assert "on 2031-04-05 06:07 UTC" in text
+    assert "2 usable CPUs (Example CPU 9000)" in text
+    assert "load average 0.12" in text
+    assert "| bare WSGI (ceiling) | 5,900 | 1.00 | - | 4.20 | 19.50 | 0 |  | yes |" in text
+    assert "| /healthz | 4,720 | 0.80 | - | 4.20 | 19.50 | 0 | ratio >= 0.7 | yes |" in text
+    # Errors and non-2xx answers are one column; a case that missed says so.
+    assert "| HTML list page | 350 | 0.06 | - | 4.20 | 19.50 | 3 |  | NO |" in text
+    assert "round trip p50 2.20 ms, p99 6.81 ms (300 in a row)" in text
+    assert "5,000 tasks at 560/s with the reliability settings, 600/s" in text
+    assert "| reliable >= 0.85 x stock | yes |" in text
+
+
+def test_a_new_run_shows_the_replaced_runs_ratios_beside_its_own(tmp_path):
+    path = tmp_path / "performance.md"
+    write_performance(RESULTS, path)
+    later = copy.deepcopy(RESULTS)
+    later["date"] = "2031-05-01 10:00 UTC"
+    later["cases"]["healthz"]["ratio"] = 0.75
+    later["cases"]["new_case"] = _case("a case the previous run did not have", 100.0, 0.02)
+
+    text = write_performance(later, path)
+
+    assert "on 2031-05-01 10:00 UTC" in text
+    assert "previous ratio (2031-04-05)" in text
+    assert "| /healthz | 4,720 | 0.75 | 0.80 |" in text
+    assert "| a case the previous run did not have | 100 | 0.02 | - |" in text
