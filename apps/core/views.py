@@ -82,6 +82,14 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
         response = error_response(400, "bad_request", message)
     else:
         response = defaults.bad_request(request, exception)
+    _log_refusal(request, response, exception)
+    return response
+
+
+def _log_refusal(request: HttpRequest, response: HttpResponse, exception: Exception) -> None:
+    """One warning line for a request Django refused. Django would log it itself, with the
+    exception's traceback (as an error for a SuspiciousOperation), once for every time a client
+    sends it."""
     logger.warning(
         "refused with %s on %s: %s: %s",
         response.status_code,
@@ -89,15 +97,17 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
         type(exception).__name__,
         _printable(str(exception)),
     )
-    # Django would log it again, as an error with a traceback for a SuspiciousOperation.
     response._has_been_logged = True  # type: ignore[attr-defined]
-    return response
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    response: HttpResponse
     if _is_api(request):
-        return error_response(403, "permission_denied", "You do not have permission to do this.")
-    return defaults.permission_denied(request, exception)
+        response = error_response(403, "permission_denied", "You do not have permission to do this.")
+    else:
+        response = defaults.permission_denied(request, exception)
+    _log_refusal(request, response, exception)
+    return response
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

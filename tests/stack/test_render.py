@@ -382,7 +382,7 @@ def test_nginx_answers_its_own_errors_in_the_api_error_shape_and_says_when_to_re
     files = _site_files(tmp_path)
     common, site = files["common.conf"], files["keel.conf"]
     for line in [
-        "error_page 400 494 =400 /.keel-error-400;",
+        "error_page 400 494 501 505 =400 /.keel-error-400;",
         "error_page 405 @keel_405;",
         "error_page 413 @keel_413;",
         "error_page 414 =414 /.keel-error-414;",

@@ -368,8 +368,12 @@ def test_a_malformed_request_to_the_catch_all_server_does_not_name_the_nginx_ver
     [
         b"NOT A REQUEST\r\n\r\n",
         b"GET /api/v1/articles/ HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\n\r\n",
+        # nginx's own answers would be 501 and 505: server errors, and HTML.
+        b"POST /api/v1/auth/token/ HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip, chunked\r\n"
+        b"Connection: close\r\n\r\n0\r\n\r\n",
+        b"GET /api/v1/articles/ HTTP/2.0\r\nHost: localhost\r\n\r\n",
     ],
-    ids=["no-request-line", "two-hosts"],
+    ids=["no-request-line", "two-hosts", "unknown-transfer-encoding", "http-2-in-text"],
 )
 def test_a_malformed_request_on_the_site_gets_400_in_the_api_error_shape(stack: Stack, request_head: bytes):
     answer = stack.send_raw(request_head, https=True)
@@ -437,6 +441,43 @@ def test_a_url_over_8k_sent_over_http2_gets_the_same_414_as_over_http_1_1(stack:
     head, _, body = result.stdout.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/2 414"), result.stdout[:300] + result.stderr
     assert json.loads(body)["error"]["code"] == "uri_too_long"
+
+
+def _nginx_error_lines(stack: Stack) -> list[str]:
+    return [
+        line
+        for name in ("keel-error.log", "nginx-error.log")
+        for line in stack.log(name).splitlines()
+        if re.search(r"\[(error|crit|alert|emerg)\]", line)
+    ]
+
+
+@pytest.mark.parametrize(
+    "credentials", [{}, {"Authorization": "Token not-a-real-token"}], ids=["anonymous", "token"]
+)
+def test_an_api_url_just_under_the_limit_reaches_django_and_logs_no_nginx_error(
+    stack: Stack, credentials: dict[str, str]
+):
+    """The micro-cache keeps the URL in its key, beside gunicorn's headers: a long query string
+    must still get Django's answer, not a 503 for an "upstream sent too big header"."""
+    errors_before = len(_nginx_error_lines(stack))
+    ordering = ",".join(["title"] * 1300)  # about 7.8 KB, a field Django refuses
+    for path, status in [
+        (f"/api/v1/articles/?search={'a' * 7900}", 200 if not credentials else 401),
+        (f"/api/v1/articles/?ordering={ordering}", 400 if not credentials else 401),
+    ]:
+        reply = stack.request("GET", path, headers=credentials, source="127.0.0.63")
+        assert reply.status == status, reply.body[:300]
+        if status >= 400:
+            assert set(reply.json()) == {"error", "request_id"}
+    assert _nginx_error_lines(stack)[errors_before:] == []
+
+
+def test_a_missing_static_or_media_file_is_a_404_without_an_nginx_error_line(stack: Stack):
+    errors_before = len(_nginx_error_lines(stack))
+    for path in ("/static/no-such-file.css", "/media/no-such-upload.png", "/media/%ff"):
+        assert stack.request("GET", path).status == 404
+    assert _nginx_error_lines(stack)[errors_before:] == []
 
 
 # Ids nginx and Django must agree on: accepted by both (True) or replaced by both (False).

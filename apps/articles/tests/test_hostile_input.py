@@ -147,6 +147,21 @@ def test_a_nul_in_a_form_field_is_a_form_error(client, caplog_warnings):
     _no_error_lines(caplog_warnings)
 
 
+def test_a_permission_denied_page_is_one_warning_line_without_a_traceback(client, caplog_warnings):
+    # The admin's autocomplete refuses parameters naming no model with PermissionDenied; Django
+    # would log each such request with the exception's traceback.
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    response = client.get(
+        reverse("admin:autocomplete"), {"app_label": "x", "model_name": "y", "field_name": "z"}
+    )
+    assert response.status_code == 403
+    _no_error_lines(caplog_warnings)
+    refusals = [record for record in caplog_warnings.records if record.levelno == logging.WARNING]
+    assert [record.getMessage().split(":")[0] for record in refusals] == [
+        "refused with 403 on /admin/autocomplete/"
+    ]
+
+
 # 2: deeply nested JSON.
 
 
