@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -379,6 +380,39 @@ def test_queue_plugin_graphs_the_default_queue_with_warning_and_critical_levels(
 def test_gunicorn_plugin_counts_the_workers_of_the_master_in_the_pidfile(stack, plugin_dir):
     values = known_values(run_plugin(plugin_dir, "gunicorn_workers", env=plugin_env(stack)), {"workers": {}})
     assert values == {"workers": float(GUNICORN_WORKERS)}
+
+
+def test_gunicorn_plugin_counts_the_workers_of_a_master_run_by_another_user():
+    """The shipped plugin-conf.d runs the plugins as `nobody` while gunicorn runs as the app's user:
+    signal 0 to the master then fails with EPERM, which still means it is alive."""
+    if os.geteuid() != 0:
+        pytest.skip("running the plugin as another user needs root")
+    folder = Path(tempfile.mkdtemp(prefix="keel-munin-"))  # pytest's tmp_path is closed to nobody
+    folder.chmod(0o755)
+    # A master with two children, as gunicorn's would be, owned by root.
+    master = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time; "
+         "[subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']) for _ in range(2)]; "
+         "time.sleep(60)"],
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        pidfile = folder / "gunicorn.pid"
+        pidfile.write_text(f"{master.pid}\n")
+        plugin = folder / "keel_gunicorn_workers"
+        plugin.symlink_to(PLUGIN)
+        command = ["runuser", "-u", "nobody", "--", "env", f"GUNICORN_PIDFILE={pidfile}", str(plugin)]
+        deadline = time.monotonic() + 30
+        while True:  # until the master has started both children
+            result = subprocess.run(command, capture_output=True, text=True, timeout=30, cwd="/")
+            if result.stdout.strip() == "workers.value 2" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert result.stdout.strip() == "workers.value 2", result.stdout + result.stderr
+    finally:
+        os.killpg(master.pid, signal.SIGKILL)
+        master.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_beat_lag_plugin_crosses_its_warning_level_when_the_heartbeat_is_old(stack, plugin_dir):

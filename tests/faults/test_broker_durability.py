@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
+import redis
 from django.conf import settings
 from django.urls import reverse
 
 from apps.core.health import broker_durability_problems
-from tests.processes import celery, celery_env, redis_server
+from tests.helpers import free_port
+from tests.processes import celery, celery_env, redis_server, stop_process_group, wait_until
 
 pytestmark = [pytest.mark.integration]
 
 PERSISTENT = ("--appendonly", "yes", "--appendfsync", "everysec")
+RUNBOOK = Path(__file__).resolve().parents[2] / "deploy" / "README.md"
 
 
 @pytest.fixture
@@ -66,3 +74,35 @@ def test_a_worker_on_a_broker_that_persists_nothing_warns_at_start_up(tmp_path):
         env = celery_env(database=settings.DATABASES["default"], redis_port=port)
         with celery("worker", env, tmp_path, "--concurrency=1") as worker:
             worker.wait_for_log("the broker may lose tasks: no persistence", timeout=30)
+
+
+def test_the_runbooks_broker_redis_conf_starts_redis_and_passes(broker_at, tmp_path):
+    """The lines the runbook tells an operator to put in redis.conf, pasted as they are."""
+    block = re.search(
+        r"In `/etc/redis/redis.conf` of the broker's Redis:\n\n```\n(.*?)```", RUNBOOK.read_text(), re.S
+    )
+    assert block, "the runbook's broker redis.conf block was not found"
+    conf = tmp_path / "redis.conf"
+    conf.write_text(block.group(1))
+    port = free_port()
+    binary = shutil.which("redis-server") or "redis-server"
+    command = [binary, str(conf), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        client = redis.Redis(port=port, socket_timeout=1)
+
+        def answers() -> bool:
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            try:
+                return bool(client.ping())
+            except redis.ConnectionError:
+                return False
+
+        wait_until(answers, timeout=10, what="redis-server with the runbook's config")
+        assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
+        broker_at(port)
+        assert broker_durability_problems() == []
+    finally:
+        stop_process_group(process)
