@@ -10,7 +10,7 @@ the cache evicts it, the next one cannot coincide with a generation whose values
 import hashlib
 import uuid
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -31,7 +31,11 @@ def cached(name: str, build: Callable[[], T]) -> T:
     generation = cache.get_or_set(GENERATION_KEY, _new_generation, timeout=None)
     digest = hashlib.blake2b(name.encode(), digest_size=16).hexdigest()
     key = f"articles:{generation}:{digest}"
-    return cast(T, cache.get_or_set(key, build, timeout=settings.ARTICLES_CACHE_TIMEOUT))
+    value: T | None = cache.get(key)
+    if value is None:
+        value = build()
+        cache.set(key, value, timeout=settings.ARTICLES_CACHE_TIMEOUT)
+    return value
 
 
 def invalidate() -> None:
