@@ -10,7 +10,6 @@ class CoreConfig(AppConfig):
         # Connects the Celery signals that carry request ids into tasks, in every process
         # (web, shell, worker), whether or not the code that queues has imported it.
         # Also registers the monitoring task and the per-task metric signals.
-        from apps.core import celery_metrics, db_loaders, monitoring_tasks, tasks  # noqa: F401
+        from apps.core import celery_metrics, monitoring_tasks, tasks  # noqa: F401
 
         celery_metrics.connect()
-        db_loaders.connect()

@@ -257,16 +257,12 @@ AUTOCOMPLETE_REDIS_URL = env(
 )
 AUTOCOMPLETE_KEY_PREFIX = env("AUTOCOMPLETE_KEY_PREFIX", default=PROJECT_SLUG)
 
-# Anonymous GETs of public API pages, answered from Redis in front of Django
-# (apps/core/public_cache.py). Each gunicorn process also answers from its own copy of a page for
-# this many seconds after Redis last confirmed it current, so an anonymous reader may see a page
-# up to this long after a change (nginx's micro-cache allows the same). 0: always ask Redis.
-PUBLIC_CACHE_LOCAL_SECONDS = env.float("PUBLIC_CACHE_LOCAL_SECONDS", default=1.0)
-
-# Articles: how long public list and detail responses stay cached (any change invalidates them).
+# Articles: how long the API's view cache keeps a list page or an article (any change drops them all).
 ARTICLES_CACHE_TIMEOUT = env.int("ARTICLES_CACHE_TIMEOUT", default=300)
 # The sweep re-queues an author notification still unsent this many seconds after publication.
-ARTICLES_NOTIFY_GRACE_SECONDS = env.int("ARTICLES_NOTIFY_GRACE_SECONDS", default=120)
+# Longer than the broker's visibility timeout (CELERY_VISIBILITY_TIMEOUT), so a notification held
+# by a worker that died comes back by itself first, and the sweep re-queues only what was lost.
+ARTICLES_NOTIFY_GRACE_SECONDS = env.int("ARTICLES_NOTIFY_GRACE_SECONDS", default=600)
 
 # The site's public address, for links in emails.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")

@@ -90,8 +90,8 @@ def test_stopping_postgresql_answers_quick_503s_and_the_app_serves_again_once_it
     gunicorn with persistent connections, then started again.
     Saw: while it was down, requests that need the database got a 503 in the API's error shape
     with Retry-After within seconds (pages a short 503 page), writes were refused the same way,
-    /readyz said the database check failed, and the cached article list still answered 200.
-    Once PostgreSQL was back, the same gunicorn workers served 200s again: no restart, no
+    /readyz said the database check failed, and the cached article list and detail still answered
+    200. Once PostgreSQL was back, the same gunicorn workers served 200s again: no restart, no
     WORKER TIMEOUT.
     Lost: nothing; every article written before the outage is there afterwards.
     """
@@ -105,6 +105,8 @@ def test_stopping_postgresql_answers_quick_503s_and_the_app_serves_again_once_it
             assert web.request("POST", f"/api/v1/articles/{slug}/publish/", headers=auth).status == 200
         cached_list = web.request("GET", "/api/v1/articles/")
         assert cached_list.status == 200
+        cached_detail = web.request("GET", f"/api/v1/articles/{slug}/")
+        assert cached_detail.status == 200
         processes = web.processes()
 
         postgres.stop()
@@ -126,6 +128,8 @@ def test_stopping_postgresql_answers_quick_503s_and_the_app_serves_again_once_it
         assert ready.json()["checks"]["cache"]["ok"] is True
         still_cached = web.request("GET", "/api/v1/articles/")
         assert (still_cached.status, still_cached.body) == (200, cached_list.body)
+        still_cached_detail = web.request("GET", f"/api/v1/articles/{slug}/")
+        assert (still_cached_detail.status, still_cached_detail.body) == (200, cached_detail.body)
 
         postgres.start()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from apps.core import request_id
+from apps.core.db_router import RECENT_WRITE_COOKIE
 from deploy import precompress, render
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -360,7 +361,32 @@ def test_django_and_the_micro_cache_see_the_site_port_never_the_clients(tmp_path
     assert "proxy_set_header X-Forwarded-Host $keel_canonical_host;" in proxy
     assert 'proxy_set_header X-Forwarded-Port "";' in proxy
     assert "$http_host" not in "".join(files.values())
-    assert "proxy_cache_key $scheme://$keel_canonical_host$request_uri;" in app
+    assert 'proxy_cache_key "$scheme://$keel_canonical_host$request_uri $keel_accepts_html";' in app
+
+
+def test_the_micro_cache_steps_aside_for_exactly_the_session_csrf_and_recent_write_cookies(tmp_path):
+    assert run_render(tmp_path).returncode == 0
+
+    files = _site_files(tmp_path)
+    site, app = files["keel.conf"], files["app.conf"]
+    cookie_map = re.search(r"map \$http_cookie \$keel_has_session \{\n(.*?)\n\}", site, re.DOTALL)
+    assert cookie_map, "no map from the Cookie header in the site file"
+    patterns = [re.compile(p) for p in re.findall(r'^\s*"~(.+)"\s+1;$', cookie_map.group(1), re.MULTILINE)]
+
+    def bypasses(cookie_header: str) -> bool:
+        return any(pattern.search(cookie_header) for pattern in patterns)
+
+    # Production's names (config/settings/production.py), development's (Django's defaults).
+    names = ["__Host-sessionid", "__Host-csrftoken", "sessionid", "csrftoken", RECENT_WRITE_COOKIE]
+    for name in names:
+        assert bypasses(f"{name}=x"), name
+        assert bypasses(f"_ga=GA1.1.1.1; {name}=x"), name
+    for analytics in ["_ga=GA1.1.1.1", "_gid=1; _fbp=fb.1.2", "mysessionid_hint=1", "theme=dark"]:
+        assert not bypasses(analytics), analytics
+    assert "proxy_cache_bypass $keel_has_session $http_authorization;" in app
+    assert "proxy_no_cache     $keel_has_session $http_authorization;" in app
+    # A response that sets a cookie is never stored: Set-Cookie must stay out of the ignored headers.
+    assert re.findall(r"proxy_ignore_headers (.*);", app) == ["Vary"]
 
 
 def test_nginx_accepts_exactly_the_request_ids_django_accepts(tmp_path):

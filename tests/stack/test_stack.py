@@ -24,6 +24,7 @@ from collections.abc import Callable
 import pytest
 from celery import Celery
 
+from apps.core.db_router import RECENT_WRITE_COOKIE
 from tests.processes import wait_until
 from tests.stack.conftest import Stack, alive, descendants
 
@@ -73,15 +74,62 @@ def test_a_repeated_anonymous_api_get_is_answered_from_the_nginx_micro_cache(sta
     assert second.body == first.body
 
 
-@pytest.mark.parametrize(
-    "credentials", [{"Authorization": "Token not-a-real-one"}, {"Cookie": "__Host-sessionid=not-a-real-one"}]
-)
-def test_an_api_get_with_credentials_bypasses_the_nginx_micro_cache(stack: Stack, credentials: dict):
-    stack.request("GET", "/api/v1/articles/?ordering=-title")
+ANALYTICS_COOKIES = ["_ga=GA1.1.1234567890.1700000000; _gid=GA1.1.987654321.1700000000", "_pk_id.1.1fff=abc"]
 
-    reply = stack.request("GET", "/api/v1/articles/?ordering=-title", headers=credentials)
+
+def test_anonymous_clients_with_analytics_cookies_share_the_nginx_micro_cache_entry(stack: Stack):
+    path = "/api/v1/articles/?ordering=published_at"
+    first = stack.request("GET", path)
+    with_cookies = [stack.request("GET", path, headers={"Cookie": cookie}) for cookie in ANALYTICS_COOKIES]
+
+    assert first.header("X-Cache-Status") == "MISS"
+    for reply in with_cookies:
+        assert (reply.status, reply.header("X-Cache-Status")) == (200, "HIT")
+        assert reply.body == first.body
+
+
+BYPASSING = {
+    "token": {"Authorization": "Token not-a-real-one"},
+    "session": {"Cookie": "__Host-sessionid=not-a-real-one"},
+    "csrf-token": {"Cookie": f"{ANALYTICS_COOKIES[0]}; __Host-csrftoken=not-a-real-one"},
+    "development-session": {"Cookie": "sessionid=not-a-real-one; _ga=GA1.1.1.1"},
+    "development-csrf-token": {"Cookie": "csrftoken=not-a-real-one"},
+    "recent-write": {"Cookie": f"{RECENT_WRITE_COOKIE}=1"},
+}
+
+
+@pytest.mark.parametrize("client", BYPASSING, ids=list(BYPASSING))
+def test_an_api_get_with_a_session_csrf_or_write_cookie_or_credentials_bypasses_the_micro_cache(
+    stack: Stack, client: str
+):
+    """Neither answered from the micro-cache nor stored in it: the next anonymous client misses."""
+    path = f"/api/v1/articles/?ordering=-title&probe={client}"
+    stack.request("GET", path)  # an entry this client must not be answered from
+
+    reply = stack.request("GET", path, headers=BYPASSING[client])
+    cold = path + "&cold=1"
+    stored = stack.request("GET", cold, headers=BYPASSING[client])
+    anonymous = stack.request("GET", cold)
 
     assert reply.header("X-Cache-Status") == "BYPASS"
+    assert stored.header("X-Cache-Status") == "BYPASS"
+    assert anonymous.header("X-Cache-Status") == "MISS"
+
+
+def test_the_browsable_api_and_json_are_cached_apart(stack: Stack):
+    path = "/api/v1/articles/?ordering=title&page_size=3"
+    as_json = stack.request("GET", path, headers={"Accept": "application/json"})
+    as_html = stack.request("GET", path, headers={"Accept": "text/html"})
+
+    assert (as_json.header("X-Cache-Status"), as_html.header("X-Cache-Status")) == ("MISS", "MISS")
+    assert as_json.header("Content-Type") == "application/json"
+    assert (as_html.header("Content-Type") or "").startswith("text/html")
+
+
+def test_the_csrf_cookie_is_never_served_from_a_cache_to_another_client(stack: Stack):
+    """GET /api/v1/auth/csrf/ sets a cookie: each client must get its own."""
+    cookies = [stack.csrf_headers(source="127.0.0.70")["Cookie"] for _ in range(2)]
+    assert cookies[0] != cookies[1]
 
 
 def test_a_static_file_is_served_by_nginx_from_disk_with_a_long_cache_lifetime(stack: Stack):

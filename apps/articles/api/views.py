@@ -1,13 +1,13 @@
 """The articles API: public reads (cached), authors' writes, and title autocomplete."""
 
-from dataclasses import asdict, dataclass
-from functools import cached_property, partial
+from dataclasses import asdict
+from functools import cached_property
 from typing import Any, cast
 
-from django.conf import settings
-from django.core.paginator import Paginator as DjangoPaginator
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpResponse, HttpResponseBase
+from django.http import Http404
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -27,72 +27,22 @@ from apps.articles.api.serializers import (
     AutocompleteResponseSerializer,
 )
 from apps.articles.models import Article
-from apps.core import public_cache
 from apps.core.api.pagination import PageNumberPaginationWithSize
 from apps.users.models import User
 
 
-@dataclass(frozen=True)
-class CachedCount:
-    key: str
-    value: int | None
-    generation: str | None
-
-
-class _CountCachedPaginator(DjangoPaginator):
-    """Django's paginator, with the total read from the article cache when it is there.
-
-    COUNT(*) reads every matching row: on each uncached page of a large table it costs more than
-    the page itself. The total is cached under the same generation as the pages, so any change
-    to an article replaces it with the pages.
-    """
-
-    def __init__(self, *args: Any, cached_count: CachedCount | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.cached_count = cached_count
+class CachedCountPaginator(Paginator):
+    """Django's paginator, with the total cached like the pages: COUNT(*) reads every matching row,
+    and every page of one list (the same query) shares it."""
 
     @cached_property
     def count(self) -> int:
-        cached = self.cached_count
-        if cached is not None and cached.value is not None:
-            return int(cached.value)
-        total = super().count
-        if cached is not None:
-            article_cache.write(cached.key, total, cached.generation)
-        return total
+        articles = cast(QuerySet[Article], self.object_list)
+        return article_cache.cached(f"count:{articles.query}", articles.count)
 
 
 class ArticleListPagination(PageNumberPaginationWithSize):
-    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
-        cached_count = getattr(view, "cached_count", None)
-        self.django_paginator_class = partial(_CountCachedPaginator, cached_count=cached_count)  # type: ignore[assignment]
-        return super().paginate_queryset(queryset, request, view)
-
-
-# The query parameters the list's total depends on (not the ordering or the page).
-_COUNT_FILTERS = [str(name) for name in ArticleListQuerySerializer().fields if name != "ordering"]
-
-
-def _count_identity(request: Request) -> str:
-    # The raw values: two spellings of one filter cache the same total twice, which is harmless,
-    # and the key is known before validation, so one round trip reads the page and the total.
-    return repr(
-        sorted((name, value) for name in _COUNT_FILTERS for value in request.query_params.getlist(name))
-    )
-
-
-_LIST_PARAMETERS = frozenset(ArticleListQuerySerializer().fields)
-_LIST_DEFAULTS = {"ordering": "-published_at"}
-
-
-def _list_filters(request: Request) -> dict[str, Any]:
-    """The list's validated filters. Most requests send none (page and page_size belong to the
-    paginator): they skip building a DRF serializer on every uncached page."""
-    if _LIST_PARAMETERS.isdisjoint(request.query_params):
-        return dict(_LIST_DEFAULTS)
-    query = ArticleListQuerySerializer(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return dict(query.validated_data)
+    django_paginator_class = CachedCountPaginator
 
 
 def _user(request: Request) -> User | None:
@@ -103,17 +53,17 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = ArticleSerializer
     pagination_class = ArticleListPagination
     lookup_field = "slug"
-    cached_count: CachedCount | None = None
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
     def get_queryset(self) -> QuerySet[Article]:
         if self.action == "list":
-            filters = _list_filters(self.request)
+            query = ArticleListQuerySerializer(data=self.request.query_params)
+            query.is_valid(raise_exception=True)
             return selectors.article_list_published(
-                author_id=filters.get("author"),
-                published_after=filters.get("published_after"),
-                published_before=filters.get("published_before"),
-                ordering=filters["ordering"],
+                author_id=query.validated_data.get("author"),
+                published_after=query.validated_data.get("published_after"),
+                published_before=query.validated_data.get("published_before"),
+                ordering=query.validated_data["ordering"],
             )
         if self.action == "mine":
             return selectors.article_list_for_author(author=cast(User, self.request.user))
@@ -126,59 +76,28 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return article
 
     @extend_schema(parameters=[ArticleListQuerySerializer])
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
-        # JSON clients get the page as the bytes rendered the first time: a hit costs one cache
-        # read, no serialising or rendering. Other formats (the browsable API) render as usual.
-        # The page is kept here even when the front layer (apps/core/public_cache.py) stores it
-        # too: signed-in clients read it here, and so does every client while the database is down.
-        as_json = getattr(request.accepted_renderer, "format", None) == "json"
-        # The page's next/previous links name the scheme and Host (port included) the client sent:
-        # keyed by the path alone, one client's Host would be served to everyone.
-        page_key = article_cache.key("list.json" if as_json else "list", request.build_absolute_uri())
-        count_key = article_cache.key("count", _count_identity(request))
-        generation, (cached, count) = article_cache.read(page_key, count_key)
-        if cached is not None:
-            return (
-                self._public(HttpResponse(cached, content_type="application/json"))
-                if as_json
-                else Response(cached)
-            )
-        self.cached_count = CachedCount(count_key, count, generation)
-        response = super().list(request, *args, **kwargs)
-        if not as_json:
-            article_cache.write(page_key, response.data, generation)
-            return response
-        body = request.accepted_renderer.render(
-            response.data, request.accepted_media_type, self.get_renderer_context()
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # The page's next/previous links name the scheme and Host the client sent, so the whole
+        # URL is the key: keyed by the path alone, one client's Host would be served to everyone.
+        build_page = super().list
+        page = article_cache.cached(
+            f"list:{request.build_absolute_uri()}", lambda: build_page(request, *args, **kwargs).data
         )
-        article_cache.write(page_key, body, generation)
-        return self._public(HttpResponse(body, content_type="application/json"))
-
-    def _public_if_json(self, response: Response) -> Response:
-        if getattr(self.request.accepted_renderer, "format", None) == "json":
-            self._public(response)
-        return response
-
-    def _public(self, response: HttpResponse) -> HttpResponse:
-        """The page is the same for everyone: the front layer may keep it until an article changes."""
-        return public_cache.allow(
-            response,
-            self.request,
-            generation_key=article_cache.GENERATION_KEY,
-            timeout=settings.ARTICLES_CACHE_TIMEOUT,
-        )
+        return Response(page)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        detail_key = article_cache.key("detail", kwargs["slug"])
-        generation, (cached,) = article_cache.read(detail_key)
-        if cached is not None:
-            return self._public_if_json(Response(cached))
-        article = self.get_object()
-        data = self.get_serializer(article).data
-        if not article.is_published:
-            return Response(data)  # the author's own draft: never cached
-        article_cache.write(detail_key, data, generation)
-        return self._public_if_json(Response(data))
+        # A published article is the same for every reader and is cached; an author's draft never is.
+        try:
+            article = article_cache.cached(f"detail:{kwargs['slug']}", self._published_article)
+        except Http404:
+            if not request.user.is_authenticated:
+                raise
+            return super().retrieve(request, *args, **kwargs)
+        return Response(article)
+
+    def _published_article(self) -> dict[str, Any]:
+        article = get_object_or_404(selectors.article_list_published(), slug=self.kwargs["slug"])
+        return self.get_serializer(article).data
 
     @extend_schema(request=ArticleWriteSerializer, responses={201: ArticleSerializer})
     def create(self, request: Request) -> Response:
@@ -222,7 +141,12 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(ArticleSerializer(article).data)
 
     @extend_schema(parameters=[], responses={200: ArticleSerializer(many=True)})
-    @action(detail=False, methods=["get"], permission_classes=[permissions.IsAuthenticated])
+    @action(
+        detail=False,
+        methods=["get"],
+        permission_classes=[permissions.IsAuthenticated],
+        pagination_class=PageNumberPaginationWithSize,  # an author's own list: nothing cached
+    )
     def mine(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(ArticleSerializer(page, many=True).data)

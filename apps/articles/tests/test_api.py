@@ -7,8 +7,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.articles import cache as article_cache
-from apps.articles.api.serializers import ArticleListQuerySerializer
-from apps.articles.api.views import _LIST_DEFAULTS
 from apps.articles.models import Article
 from apps.articles.tests.factories import ArticleFactory
 from apps.users.tests.factories import UserFactory
@@ -63,13 +61,6 @@ def test_bad_list_parameters_are_4xx_naming_the_parameter(api_client, params, fi
     assert 400 <= response.status_code < 500
     if field:
         assert field in response.json()["error"]["fields"]
-
-
-def test_a_list_request_without_filters_gets_the_defaults_the_query_serializer_declares():
-    # Such requests skip the serializer (apps/articles/api/views.py): its defaults must agree.
-    query = ArticleListQuerySerializer(data={})
-    assert query.is_valid()
-    assert dict(query.validated_data) == _LIST_DEFAULTS
 
 
 def test_the_list_runs_the_same_number_of_queries_for_5_and_50_rows(api_client):

@@ -16,7 +16,6 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from apps.articles.models import Article
 from apps.articles.tests.factories import ArticleFactory
-from apps.articles.tests.test_public_cache import front  # noqa: F401  the front layer around Django
 from apps.core.tests.test_health import _redis_cache
 from apps.users.tests.factories import UserFactory
 from tests.helpers import closed_port
@@ -185,18 +184,6 @@ def test_the_cached_list_never_serves_one_hosts_links_to_another(client):
     assert poisoned.json()["next"].startswith("http://localhost:6666/")
     honest = client.get("/api/v1/articles/?page_size=1", HTTP_HOST="localhost")
     assert honest.json()["next"].startswith("http://localhost/api/v1/articles/")
-
-
-def test_the_front_cache_never_serves_one_hosts_links_to_another(front):  # noqa: F811
-    ArticleFactory.create_batch(2, published=True)
-    for _ in range(3):  # the first teaches the layer the path, the next ones store and hit
-        status, _, body = front.get("/api/v1/articles/?page_size=1", host="localhost:6666")
-        assert status.startswith("200")
-        assert b"http://localhost:6666/" in body
-    status, _, body = front.get("/api/v1/articles/?page_size=1", host="localhost")
-    assert status.startswith("200")
-    assert b"localhost:6666" not in body
-    assert b"http://localhost/api/v1/articles/" in body
 
 
 # 6: /readyz tells the public only which dependency is down.
