@@ -372,15 +372,11 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # this many hops deep, so a client cannot pick its own address by sending the header.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
-# Brute-force protection (django-axes): failed logins are counted in the cache per username and
-# client address together, so an attacker cannot lock a victim out from elsewhere, and a lockout
-# ends after the cool-off instead of needing an administrator.
-# An in-process cache would count per worker process, so without Redis the database counts.
-AXES_HANDLER = (
-    "axes.handlers.cache.AxesCacheHandler"
-    if CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache"
-    else "axes.handlers.database.AxesDatabaseHandler"
-)
+# Brute-force protection (django-axes): failed logins are counted per username and client address
+# together, so an attacker cannot lock a victim out from elsewhere, and a lockout ends after the
+# cool-off instead of needing an administrator. The counts live in the database: a Redis outage or
+# restart neither fails a login with a 500 nor gives an attacker a fresh count.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(seconds=env.int("AXES_COOLOFF_SECONDS", default=15 * 60))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

@@ -92,3 +92,23 @@ def test_the_admin_login_is_locked_too(client):
     assert client.post(url, {"username": user.email, "password": "wrong"}).status_code == 429
     response = client.post(url, {"username": user.email, "password": DEFAULT_PASSWORD})
     assert response.status_code == 429
+
+
+def test_failed_logins_are_counted_and_locked_out_while_the_cache_redis_is_down(settings, monkeypatch):
+    """The lockout counts live in the database: a Redis outage neither fails a login attempt with
+    a 500 nor resets an attacker's count."""
+    from axes.handlers.proxy import AxesProxyHandler
+    from django.core.cache import cache
+
+    from tests.helpers import closed_port
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{closed_port()}/0"},
+    }
+    # django-axes keeps its handler, and the handler its cache, from the first login of the run.
+    monkeypatch.setattr(AxesProxyHandler, "implementation", None)
+    cache.set("probe", 1)
+    assert cache.get("probe") is None, "the cache should be unreachable"
+    user = UserFactory()
+    fail_until_locked(APIClient(), user.email)
