@@ -3,7 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-PORT ?= 8000
+# The port of `make run`: the environment's PORT, else PORT= in .env, else 8000.
+ENV_FILE_PORT := $(shell sed -nE 's/^[[:space:]]*(export[[:space:]]+)?PORT=([0-9]+).*/\2/p' .env 2>/dev/null | tail -n 1)
+PORT ?= $(or $(ENV_FILE_PORT),8000)
 VENV := .venv
 BIN := $(VENV)/bin
 # uv from PATH if the machine has it, else a private copy installed on first use.
@@ -56,10 +58,10 @@ ifeq ($(BROKER_CONFIGURED),yes)
 	@trap 'kill $$worker $$beat 2>/dev/null; wait' EXIT; \
 	$(CELERY) worker --loglevel=$(CELERY_LOGLEVEL) & worker=$$!; \
 	$(CELERY) beat --loglevel=$(CELERY_LOGLEVEL) & beat=$$!; \
-	$(MANAGE) runserver 127.0.0.1:$(PORT)
+	PORT=$(PORT) $(MANAGE) runserver 127.0.0.1:$(PORT)
 else
 	@echo "No broker configured (CELERY_BROKER_URL, REDIS_URL): tasks run eagerly inside the server."
-	$(MANAGE) runserver 127.0.0.1:$(PORT)
+	PORT=$(PORT) $(MANAGE) runserver 127.0.0.1:$(PORT)
 endif
 
 .PHONY: need-broker
@@ -179,9 +181,20 @@ restore: install ## Restore a backup into an empty database (make restore FILE=b
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=<backup .dump file> [FORCE=1]" >&2; exit 2; }
 	$(MANAGE) db_restore $(FILE) $(if $(FORCE),--force)
 
+# Django's createsuperuser skips (and exits 0) without a terminal; with both variables set it runs
+# unattended (--no-input reads DJANGO_SUPERUSER_<field>), and without them this stops, saying so.
 .PHONY: superuser
-superuser: migrate ## Create an admin user interactively
-	$(MANAGE) createsuperuser
+superuser: migrate ## Create an admin user: asked for in a terminal, else from DJANGO_SUPERUSER_EMAIL and _PASSWORD
+	@if [ -n "$$DJANGO_SUPERUSER_EMAIL" ] && [ -n "$$DJANGO_SUPERUSER_PASSWORD" ]; then \
+	  $(MANAGE) createsuperuser --no-input; \
+	elif [ -t 0 ]; then \
+	  $(MANAGE) createsuperuser; \
+	else \
+	  echo "make superuser: no terminal to ask on, so no superuser was created. Run it in a terminal, or" \
+	       "set both DJANGO_SUPERUSER_EMAIL and DJANGO_SUPERUSER_PASSWORD in the environment:" \
+	       "DJANGO_SUPERUSER_EMAIL=admin@example.com DJANGO_SUPERUSER_PASSWORD=... make superuser" >&2; \
+	  exit 2; \
+	fi
 
 .PHONY: shell
 shell: install ## Django shell
