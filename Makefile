@@ -125,6 +125,31 @@ test-faults: ## The fault tests alone (Redis, PostgreSQL, broker broken; process
 test-fast: install ## The suite without the tests that start real processes (worker, nginx, copies of the repo)
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
+# The next versions, before a fork moves to them: the fast suite on the newest Python here
+# (NEXT_PYTHON, else the newest python3.X on PATH or under pyenv) with the newest Django that the
+# other locked dependencies allow, in a virtualenv of its own; uv.lock and .venv are not touched.
+NEXT_VENV := build/venv-next
+NEXT_PYTHON ?=
+
+.PHONY: test-next
+test-next: install ## The fast suite on the newest Python here with the newest Django the dependencies allow (build/venv-next)
+	@python="$(NEXT_PYTHON)"; \
+	if [ -z "$$python" ]; then \
+	  for version in 3.14 3.13 3.12; do \
+	    for candidate in "python$$version" "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/$$version*/bin/python$$version; do \
+	      "$$candidate" -c "" >/dev/null 2>&1 && { python="$$candidate"; break 2; }; \
+	    done; \
+	  done; \
+	fi; \
+	[ -n "$$python" ] || { echo "make test-next: no Python newer than 3.11 found; set NEXT_PYTHON=/path/to/python3.X" >&2; exit 2; }; \
+	mkdir -p build; \
+	$(UV) export --frozen --no-hashes --no-emit-project --quiet | grep -v '^django==' > build/requirements-next.txt; \
+	$(UV) venv --quiet --allow-existing --python "$$python" $(NEXT_VENV) && \
+	$(UV) pip install --quiet --python $(NEXT_VENV)/bin/python --compile-bytecode --upgrade-package django \
+	  -r build/requirements-next.txt 'django>=5.2' && \
+	echo "make test-next: $$($(NEXT_VENV)/bin/python -c 'import django, platform; print("Python", platform.python_version(), "with Django", django.get_version())')" && \
+	DJANGO_SETTINGS_MODULE=config.settings.test $(NEXT_VENV)/bin/pytest -m "not integration" $(PYTEST_ARGS)
+
 # The commands the stack tests, `make up` and `make bench` run, each with the Debian package that
 # has it: one list, which .ci/run installs through this target too. lwp-request stands for Perl's
 # LWP, which Munin's stock nginx plugins load.
