@@ -3,7 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-PORT ?= 8000
+# The port of `make run`: the environment's PORT, else PORT= in .env, else 8000.
+ENV_FILE_PORT := $(shell sed -nE 's/^[[:space:]]*(export[[:space:]]+)?PORT=([0-9]+).*/\2/p' .env 2>/dev/null | tail -n 1)
+PORT ?= $(or $(ENV_FILE_PORT),8000)
 VENV := .venv
 BIN := $(VENV)/bin
 # uv from PATH if the machine has it, else a private copy installed on first use.
@@ -56,10 +58,10 @@ ifeq ($(BROKER_CONFIGURED),yes)
 	@trap 'kill $$worker $$beat 2>/dev/null; wait' EXIT; \
 	$(CELERY) worker --loglevel=$(CELERY_LOGLEVEL) & worker=$$!; \
 	$(CELERY) beat --loglevel=$(CELERY_LOGLEVEL) & beat=$$!; \
-	$(MANAGE) runserver 127.0.0.1:$(PORT)
+	PORT=$(PORT) $(MANAGE) runserver 127.0.0.1:$(PORT)
 else
 	@echo "No broker configured (CELERY_BROKER_URL, REDIS_URL): tasks run eagerly inside the server."
-	$(MANAGE) runserver 127.0.0.1:$(PORT)
+	PORT=$(PORT) $(MANAGE) runserver 127.0.0.1:$(PORT)
 endif
 
 .PHONY: need-broker
@@ -123,6 +125,31 @@ test-faults: ## The fault tests alone (Redis, PostgreSQL, broker broken; process
 test-fast: install ## The suite without the tests that start real processes (worker, nginx, copies of the repo)
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
+# The next versions, before a fork moves to them: the fast suite on the newest Python here
+# (NEXT_PYTHON, else the newest python3.X on PATH or under pyenv) with the newest Django that the
+# other locked dependencies allow, in a virtualenv of its own; uv.lock and .venv are not touched.
+NEXT_VENV := build/venv-next
+NEXT_PYTHON ?=
+
+.PHONY: test-next
+test-next: install ## The fast suite on the newest Python here with the newest Django the dependencies allow (build/venv-next)
+	@python="$(NEXT_PYTHON)"; \
+	if [ -z "$$python" ]; then \
+	  for version in 3.14 3.13 3.12; do \
+	    for candidate in "python$$version" "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/$$version*/bin/python$$version; do \
+	      "$$candidate" -c "" >/dev/null 2>&1 && { python="$$candidate"; break 2; }; \
+	    done; \
+	  done; \
+	fi; \
+	[ -n "$$python" ] || { echo "make test-next: no Python newer than 3.11 found; set NEXT_PYTHON=/path/to/python3.X" >&2; exit 2; }; \
+	mkdir -p build; \
+	$(UV) export --frozen --no-hashes --no-emit-project --quiet | grep -v '^django==' > build/requirements-next.txt; \
+	$(UV) venv --quiet --allow-existing --python "$$python" $(NEXT_VENV) && \
+	$(UV) pip install --quiet --python $(NEXT_VENV)/bin/python --compile-bytecode --upgrade-package django \
+	  -r build/requirements-next.txt 'django>=5.2' && \
+	echo "make test-next: $$($(NEXT_VENV)/bin/python -c 'import django, platform; print("Python", platform.python_version(), "with Django", django.get_version())')" && \
+	DJANGO_SETTINGS_MODULE=config.settings.test $(NEXT_VENV)/bin/pytest -m "not integration" $(PYTEST_ARGS)
+
 # The commands the stack tests, `make up` and `make bench` run, each with the Debian package that
 # has it: one list, which .ci/run installs through this target too. lwp-request stands for Perl's
 # LWP, which Munin's stock nginx plugins load.
@@ -179,9 +206,20 @@ restore: install ## Restore a backup into an empty database (make restore FILE=b
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=<backup .dump file> [FORCE=1]" >&2; exit 2; }
 	$(MANAGE) db_restore $(FILE) $(if $(FORCE),--force)
 
+# Django's createsuperuser skips (and exits 0) without a terminal; with both variables set it runs
+# unattended (--no-input reads DJANGO_SUPERUSER_<field>), and without them this stops, saying so.
 .PHONY: superuser
-superuser: migrate ## Create an admin user interactively
-	$(MANAGE) createsuperuser
+superuser: migrate ## Create an admin user: asked for in a terminal, else from DJANGO_SUPERUSER_EMAIL and _PASSWORD
+	@if [ -n "$$DJANGO_SUPERUSER_EMAIL" ] && [ -n "$$DJANGO_SUPERUSER_PASSWORD" ]; then \
+	  $(MANAGE) createsuperuser --no-input; \
+	elif [ -t 0 ]; then \
+	  $(MANAGE) createsuperuser; \
+	else \
+	  echo "make superuser: no terminal to ask on, so no superuser was created. Run it in a terminal, or" \
+	       "set both DJANGO_SUPERUSER_EMAIL and DJANGO_SUPERUSER_PASSWORD in the environment:" \
+	       "DJANGO_SUPERUSER_EMAIL=admin@example.com DJANGO_SUPERUSER_PASSWORD=... make superuser" >&2; \
+	  exit 2; \
+	fi
 
 .PHONY: shell
 shell: install ## Django shell

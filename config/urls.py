@@ -3,6 +3,12 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from apps.core import views as core_views
@@ -16,7 +22,21 @@ urlpatterns = [
     path("readyz", core_views.readyz, name="readyz"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("api/v1/", include((api_v1_patterns, "v1"), namespace="v1")),
-    path("api/schema/", SpectacularAPIView.as_view(api_version="v1"), name="api-schema"),
+    # YAML by default; `?format=json` answers as application/json, which a browser shows rather
+    # than downloads (drf-spectacular's own order picks application/vnd.oai.openapi+json first).
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(
+            api_version="v1",
+            renderer_classes=[
+                OpenApiYamlRenderer,
+                OpenApiYamlRenderer2,
+                OpenApiJsonRenderer2,
+                OpenApiJsonRenderer,
+            ],
+        ),
+        name="api-schema",
+    ),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 

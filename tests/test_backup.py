@@ -1,6 +1,9 @@
 """Backups that restore: write data, back up, drop the database, restore, and find every row."""
 
+import configparser
 import os
+import shlex
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -111,3 +114,43 @@ def test_backup_on_sqlite_is_refused_with_a_clear_error(tmp_path):
     )
     assert result.returncode != 0
     assert "need PostgreSQL" in result.stderr
+
+
+def test_a_backup_and_its_directory_are_readable_by_their_owner_alone(database, tmp_path):
+    backup_dir = tmp_path / "new-backups"
+    manage(database, backup_dir, "db_backup")
+    (backup,) = backup_dir.glob("*.dump")
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert stat.S_IMODE(backup_dir.stat().st_mode) == 0o700
+
+
+def test_the_backup_timers_service_runs_make_backup_with_the_production_settings(database, tmp_path):
+    """deploy/systemd/keel-backup.service's command, with its environment, as the timer starts it."""
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(ROOT / "deploy" / "systemd" / "keel-backup.service")
+    service = unit["Service"]
+    environment = dict(line.split("=", 1) for line in service["Environment"].splitlines())
+    assert environment["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+    command = shlex.split(service["ExecStart"])
+    assert Path(command[0]).is_file(), command
+    backup_dir = tmp_path / "timer"
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        env={
+            "PATH": os.environ["PATH"],
+            **environment,
+            # What the host's .env gives it (deploy/README.md, step 5).
+            "SECRET_KEY": "timer-test-" + "x" * 60,
+            "ALLOWED_HOSTS": "example.com",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
+            "BACKUP_DIR": str(backup_dir),
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Backup written" in result.stdout
+    assert len(list(backup_dir.glob("*.dump"))) == 1

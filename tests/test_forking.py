@@ -69,7 +69,15 @@ def test_make_app_creates_an_installed_routed_app_whose_tests_pass(repo_copy):
         assert (app / part).is_file(), part
     assert 'name = "apps.inventory"' in (app / "apps.py").read_text()
     run(repo_copy, ".venv/bin/pytest", "-q", "-p", "no:cacheprovider", "apps/inventory")
-    schema = run(repo_copy, ".venv/bin/python", "manage.py", "spectacular", "--format", "openapi-json").stdout
+    schema = run(
+        repo_copy,
+        ".venv/bin/python",
+        "manage.py",
+        "spectacular",
+        "--format",
+        "openapi-json",
+        "--fail-on-warn",
+    ).stdout
     assert '"/api/v1/inventory/"' in schema
     run(repo_copy, ".venv/bin/ruff", "check", "apps/inventory")
     run(repo_copy, ".venv/bin/python", "manage.py", "makemigrations", "--check", "--dry-run")

@@ -3,7 +3,7 @@
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from apps.articles import selectors
 from apps.articles.models import Article
@@ -13,7 +13,7 @@ RECENTLY_VIEWED_SESSION_KEY = "articles:recently_viewed"
 RECENTLY_VIEWED_LIMIT = 5
 
 
-@require_GET
+@require_safe
 def article_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.article_list_published(), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "articles/article_list.html", {"page": page})
@@ -26,7 +26,7 @@ def _remember_viewed(request: HttpRequest, article: Article) -> list[int]:
     return previous[: RECENTLY_VIEWED_LIMIT - 1]
 
 
-@require_GET
+@require_safe
 def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
     article = get_object_or_404(selectors.article_list_published(), slug=slug)
     previous_ids = _remember_viewed(request, article)

@@ -7,7 +7,7 @@ The profiles (development, test, production) only change defaults, never code pa
 from __future__ import annotations
 
 import socket
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -264,8 +264,8 @@ ARTICLES_CACHE_TIMEOUT = env.int("ARTICLES_CACHE_TIMEOUT", default=300)
 # by a worker that died comes back by itself first, and the sweep re-queues only what was lost.
 ARTICLES_NOTIFY_GRACE_SECONDS = env.int("ARTICLES_NOTIFY_GRACE_SECONDS", default=600)
 
-# The site's public address, for links in emails.
-SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# The site's public address, for links in emails; by default the address `make run` serves (PORT).
+SITE_URL = env("SITE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}")
 
 # Sessions: read from the cache, written through to the database (a Redis outage loses nothing).
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -556,6 +556,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": float(BEAT_HEARTBEAT_INTERVAL),
         # Heartbeats queued while no worker runs are useless once /readyz would call them stale.
         "options": {"expire_seconds": BEAT_HEARTBEAT_MAX_AGE},
+        # A start time in the past makes an entry that never ran due at once (django-celery-beat),
+        # so a new beat's first heartbeat goes out as it starts, not an interval later, and /readyz
+        # does not call beat stale meanwhile. Later runs keep the interval.
+        "start_time": datetime(2000, 1, 1, tzinfo=UTC),
     },
     # Queue depths and beat's lag for statsd; read-only, so two runs in a slot do no harm.
     "core.sample-monitoring-gauges": {

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.articles import autocomplete
 from apps.articles import cache as article_cache
 from apps.articles.models import Article
 from apps.core.progress import ProgressBar
@@ -149,8 +150,17 @@ class Command(BaseCommand):
         _refresh_statistics()
         article_cache.invalidate()
         self.stdout.write(
-            self.style.SUCCESS(
-                f"Created {len(authors)} user(s) and {options['articles']} article(s). "
-                "Run `manage.py rebuild_autocomplete` to index their titles."
-            )
+            self.style.SUCCESS(f"Created {len(authors)} user(s) and {options['articles']} article(s).")
         )
+        self.stdout.write(_autocomplete_note())
+
+
+def _autocomplete_note() -> str:
+    """What becomes of the new titles in autocomplete, on this configuration."""
+    if autocomplete.client() is None:
+        return "Autocomplete answers from the database (no Redis configured for it): nothing to index."
+    return (
+        "Autocomplete catches up by itself: with no index yet, a lookup answers from the database and "
+        "queues a rebuild; an existing index gets the new titles at beat's next sweep (every "
+        f"{autocomplete.heal_interval():g}s). `manage.py rebuild_autocomplete` indexes them now."
+    )

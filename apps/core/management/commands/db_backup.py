@@ -1,6 +1,7 @@
 """`make backup`: a timestamped pg_dump (custom format) into BACKUP_DIR, keeping the newest BACKUP_KEEP."""
 
 import os
+import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,15 @@ def postgres_environment(alias: str = "default") -> tuple[dict[str, str], str]:
     return env, str(database["NAME"])
 
 
+def _client_package() -> str:
+    """The Debian package of the pg_dump that matches the server's major version."""
+    try:
+        major = connections["default"].pg_version // 10_000  # type: ignore[attr-defined]
+    except Exception:
+        return "postgresql-client-<the server's major version>"
+    return f"postgresql-client-{major}, from the PostgreSQL apt repository if Debian's is older"
+
+
 def backup_files(directory: Path, database_name: str) -> list[Path]:
     """This database's backups, oldest first (the timestamp in the name sorts by time)."""
     return sorted(directory.glob(f"{settings.PROJECT_SLUG}-{database_name}-*.dump"))
@@ -43,11 +53,16 @@ class Command(BaseCommand):
         env, name = postgres_environment()
         connections.close_all()
         directory = Path(settings.BACKUP_DIR)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%S%fZ")
         target = directory / f"{settings.PROJECT_SLUG}-{name}-{stamp}.dump"
         partial = target.with_suffix(".dump.partial")
         self.stdout.write(f"Backing up database {name!r} to {target} ...")
+        if shutil.which("pg_dump") is None:
+            raise CommandError(f"pg_dump not found: install the PostgreSQL client ({_client_package()}).")
+        # A dump holds every password hash and session: readable by its owner alone. Created here
+        # with that mode, since pg_dump keeps the mode of a file that exists and would use the umask.
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         result = subprocess.run(
             ["pg_dump", "--format=custom", "--no-owner", f"--file={partial}", name],
             env=env,
@@ -56,6 +71,12 @@ class Command(BaseCommand):
         )
         if result.returncode != 0:
             partial.unlink(missing_ok=True)
+            if "server version mismatch" in result.stderr:
+                # pg_dump refuses a server of a newer major version than its own.
+                raise CommandError(
+                    f"pg_dump is older than the database server: install {_client_package()} "
+                    f"on this host ({result.stderr.strip()})"
+                )
             raise CommandError(f"pg_dump failed: {result.stderr.strip()}")
         # Renamed only once complete, so an interrupted dump never passes for a backup.
         partial.rename(target)
