@@ -102,10 +102,10 @@ def log_settings_module(sender: Any = None, **kwargs: Any) -> None:
         app.connection_for_read().as_uri(),
         settings.CELERY_TASK_DEFAULT_QUEUE,
     )
-    if "LocMemCache" in settings.CACHES["default"]["BACKEND"]:
+    if "django_redis" not in settings.CACHES["default"]["BACKEND"]:
         logger.warning(
-            "the cache is private to each process (no REDIS_URL or CACHE_REDIS_URL): beat's heartbeat, "
-            "the once-per-slot lock and the redelivery bound cannot work across processes"
+            "the cache is files on this host (no REDIS_URL or CACHE_REDIS_URL): beat's lock and the "
+            "duplicate guard cannot work across hosts, and a second beat would send too"
         )
 
 

@@ -73,9 +73,23 @@ def test_development_with_no_variables_runs_on_embedded_defaults():
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
         "django.db.backends.sqlite3",
-        "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.filebased.FileBasedCache",
         "True",
     ]
+
+
+def test_the_embedded_cache_is_shared_by_every_process_of_the_host(tmp_path):
+    """What seed_demo (or any command) changes in the cache, the running server sees."""
+    env = {"DJANGO_SETTINGS_MODULE": "config.settings.development", "CACHE_FILE_DIR": str(tmp_path)}
+    written = manage(
+        "shell", "--no-imports", "-c", "from django.core.cache import cache; cache.set('k', 'v')", env=env
+    )
+    assert written.returncode == 0, written.stderr
+    read = manage(
+        "shell", "--no-imports", "-c", "from django.core.cache import cache; print(cache.get('k'))", env=env
+    )
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.split() == ["v"]
 
 
 def test_database_and_redis_urls_switch_to_the_real_services():

@@ -220,7 +220,7 @@ class CodeSyncedDatabaseScheduler(DatabaseScheduler):
     def _may_send(self) -> bool:
         lock = self._beat_lock()
         if lock is None:
-            # The in-process cache of a first run: no lock to share (config.celery warned at start).
+            # The file cache of a first run: no lock to share (config.celery warned at start).
             return True
         try:
             holds = self._hold(lock)

@@ -42,7 +42,7 @@ class MeasuredRedisClient(DefaultClient):
 
 def raw_client() -> Any | None:
     """The default cache's redis-py client (its pool, Sentinel included), or None when the cache is
-    not django-redis (the in-process cache of a first run)."""
+    not django-redis (the file cache of a first run)."""
     from django.core.cache import cache
 
     get_client = getattr(getattr(cache, "client", None), "get_client", None)

@@ -60,7 +60,7 @@ def _claim(key: str, at: float, gap: float, timeout: int) -> float | None:
     returns None when claimed, else the last run's publication time."""
     client = raw_client()
     if client is None:
-        # The in-process cache of a first run: one process, nothing to race with.
+        # The file cache of a first run: no Redis to check and set atomically; one beat, no race.
         last = cache.get(key)
         if last is not None and at - float(last) <= gap:
             return float(last)
@@ -182,7 +182,7 @@ def forget_beat(instance: str) -> None:
 
 def beats_running() -> BeatCount | None:
     """How many beats ticked within the last BEAT_LOCK_TIMEOUT seconds, by role; None when the
-    cache is private to each process (no roll call). Raises what Redis raises."""
+    cache is not Redis (no roll call). Raises what Redis raises."""
     client = raw_client()
     if client is None:
         return None

@@ -234,7 +234,9 @@ def sentinel_cache(sentinels: list[str], master: str) -> dict[str, Any]:
     return cache
 
 
-# Cache: Redis when configured (directly or through Sentinel), else in-process.
+# Cache: Redis when configured (directly or through Sentinel), else files on this host. Files, not
+# memory: a management command (seed_demo, a shell) and the server must see one cache, or a change
+# made by one leaves the other serving stale pages until they expire.
 CACHES: dict[str, dict[str, Any]]
 if CACHE_REDIS_SENTINELS:
     CACHES = {"default": sentinel_cache(CACHE_REDIS_SENTINELS, CACHE_REDIS_SENTINEL_MASTER)}
@@ -243,8 +245,8 @@ elif CACHE_REDIS_URL:
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": PROJECT_SLUG,
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": env("CACHE_FILE_DIR", default=str(BASE_DIR / "build" / "cache")),
         }
     }
 # Log the swallowed Redis errors: an outage must be visible even though requests succeed.
