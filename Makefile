@@ -171,10 +171,11 @@ system-deps: ## Check the system packages (nginx, redis-server, openssl, munin-n
 	fi
 
 .PHONY: lint
-lint: install ## ruff, ruff format --check, mypy, makemigrations --check, check --deploy
+lint: install ## ruff, ruff format --check, mypy, import contracts, makemigrations --check, check --deploy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports --no-cache
 	$(MANAGE) makemigrations --check --dry-run
 	$(DEPLOY_CHECK_ENV) $(MANAGE) check --deploy --fail-level WARNING
 

@@ -61,7 +61,7 @@ OUT = ROOT / "build" / "soak"
 SOAK_LUA = Path(__file__).resolve().parent / "soak.lua"
 PROGRAMS = ("web", "worker")
 QUEUE_DRAIN_TIMEOUT = 120
-# The no-op task driven through the worker to watch its main process (apps/core/tasks.py).
+# The no-op task driven through the worker to watch its main process (apps/core/tasks/queueing.py).
 PING_TASK = "core.ping"
 # The limit on the worker main process's growth over the second half of a task run (see
 # TaskRun.growth_limit_kib): a fixed room for the allocator's steps, plus a per-task allowance

@@ -113,7 +113,7 @@ def log_settings_module(sender: Any = None, **kwargs: Any) -> None:
 def warn_if_the_broker_may_lose_tasks(sender: Any = None, **kwargs: Any) -> None:
     """A Redis broker that evicts or persists nothing loses queued tasks on memory pressure or a
     restart, silently; the worker says so once, at start-up (and /readyz reports it)."""
-    from apps.core.health import broker_durability_problems
+    from apps.core.tasks.monitoring import broker_durability_problems
 
     try:
         problems = broker_durability_problems()

@@ -11,7 +11,7 @@ from drf_spectacular.renderers import (
 )
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from apps.core import views as core_views
+from apps.core.http import views as core_views
 from config import project_apps
 
 api_v1_patterns = [path("", include(module)) for module in project_apps.api_url_modules()]
@@ -41,7 +41,7 @@ urlpatterns = [
 ]
 
 # JSON error bodies for API paths, Django's HTML pages elsewhere.
-handler400 = "apps.core.views.bad_request"
-handler403 = "apps.core.views.permission_denied"
-handler404 = "apps.core.views.page_not_found"
-handler500 = "apps.core.views.server_error"
+handler400 = "apps.core.http.views.bad_request"
+handler403 = "apps.core.http.views.permission_denied"
+handler404 = "apps.core.http.views.page_not_found"
+handler500 = "apps.core.http.views.server_error"

@@ -93,7 +93,7 @@ def test_cache_sessions_autocomplete_and_broker_each_land_on_their_own_redis(cac
     UserFactory(email="split@example.com")
     code = (
         "from django.conf import settings; from django.test import Client;"
-        "from apps.core.redis import redis_client; from config.celery import app;"
+        "from apps.core.data.redis import redis_client; from config.celery import app;"
         "response = Client().post('/api/v1/auth/login/',"
         f" {{'email': 'split@example.com', 'password': '{DEFAULT_PASSWORD}'}},"
         " content_type='application/json');"

@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from apps.articles import selectors
 from apps.articles.models import Article
-from apps.core.redis import redis_client
+from apps.core.data.redis import redis_client
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,7 @@ from django.conf import settings
 
 from apps.articles import autocomplete, services
 from apps.articles.models import Article
-from apps.core.periodic import once_per_slot
-from apps.core.tasks import keel_task
+from apps.core.tasks import keel_task, once_per_slot
 
 logger = logging.getLogger(__name__)
 

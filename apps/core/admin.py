@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.core.models import DeadLetter
-from apps.core.tasks import dead_letters_rerun
+from apps.core.tasks.queueing import dead_letters_rerun
 
 
 @admin.register(DeadLetter)

@@ -10,6 +10,12 @@ class CoreConfig(AppConfig):
         # Connects the Celery signals that carry request ids into tasks, in every process
         # (web, shell, worker), whether or not the code that queues has imported it.
         # Also registers the monitoring task and the per-task metric signals.
-        from apps.core import celery_metrics, monitoring_tasks, tasks  # noqa: F401
+        from django.conf import settings
 
-        celery_metrics.connect()
+        from apps.core.tasks import monitoring, queueing, task_metrics  # noqa: F401
+
+        task_metrics.connect()
+        if settings.SENTRY_DSN:
+            from apps.core.observability import sentry
+
+            sentry.tag_events_with_request_id()

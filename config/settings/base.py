@@ -61,18 +61,18 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First, so every later log line and every response (errors included) carries the id.
-    "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.http.middleware.RequestIdMiddleware",
     # Before everything that can answer early (redirects, 413s), so their time and status count too.
-    "apps.core.middleware.MetricsMiddleware",
+    "apps.core.http.middleware.MetricsMiddleware",
     # After the two above, so a refusal carries an id and is counted; before anything that reads a
     # cookie, the path or a header into a query (sessions, authentication, views).
-    "apps.core.middleware.ControlCharacterMiddleware",
+    "apps.core.http.middleware.ControlCharacterMiddleware",
     # Outside the session middleware, so a session saved to the database counts as a write.
-    "apps.core.middleware.ReadYourWritesMiddleware",
-    # A database outage in a view is a quick 503 with Retry-After, not a 500 (apps/core/outages.py).
-    "apps.core.outages.DatabaseOutageMiddleware",
+    "apps.core.http.middleware.ReadYourWritesMiddleware",
+    # A database outage in a view is a quick 503 with Retry-After, not a 500 (apps/core/http/outages.py).
+    "apps.core.http.outages.DatabaseOutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "apps.core.middleware.BodySizeLimitMiddleware",
+    "apps.core.http.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -100,7 +100,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "apps.core.navigation.menu",
+                "apps.core.http.navigation.menu",
             ],
         },
     },
@@ -160,7 +160,7 @@ DATABASES = {"default": database_config(DATABASE_URL)}
 
 # Read replicas: reads go to a replica, writes to the primary, and a client that just wrote
 # reads from the primary for a few seconds, so it never sees its own write missing
-# (apps/core/db_router.py). Empty: every query goes to the primary.
+# (apps/core/data/db_router.py). Empty: every query goes to the primary.
 DATABASE_REPLICA_URLS: list[str] = env.list("DATABASE_REPLICA_URLS", default=[])
 DATABASE_READ_YOUR_WRITES_SECONDS = env.int("DATABASE_READ_YOUR_WRITES_SECONDS", default=10)
 DATABASE_REPLICAS: list[str] = []
@@ -168,7 +168,7 @@ for _index, _url in enumerate(DATABASE_REPLICA_URLS):
     DATABASE_REPLICAS.append(f"replica_{_index}")
     # In tests a replica is the primary's test database: Django creates no database for it.
     DATABASES[f"replica_{_index}"] = {**database_config(_url), "TEST": {"MIRROR": "default"}}
-DATABASE_ROUTERS = ["apps.core.db_router.PrimaryReplicaRouter"]
+DATABASE_ROUTERS = ["apps.core.data.db_router.PrimaryReplicaRouter"]
 
 
 def redis_url_for_db(url: str, db: int) -> str:
@@ -208,7 +208,7 @@ def redis_cache(location: str) -> dict[str, Any]:
         "KEY_PREFIX": CACHE_KEY_PREFIX,
         "OPTIONS": {
             # django-redis's default client, counting hits and misses for statsd.
-            "CLIENT_CLASS": "apps.core.cache.MeasuredRedisClient",
+            "CLIENT_CLASS": "apps.core.data.cache.MeasuredRedisClient",
             "PARSER_CLASS": "redis.connection._HiredisParser",
             "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
@@ -251,7 +251,7 @@ else:
     }
 # Log the swallowed Redis errors: an outage must be visible even though requests succeed.
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-DJANGO_REDIS_LOGGER = "apps.core.cache"
+DJANGO_REDIS_LOGGER = "apps.core.data.cache"
 
 # Autocomplete index: a Redis sorted set (database 2 by default); unset means database lookups.
 AUTOCOMPLETE_REDIS_URL = env(
@@ -386,10 +386,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
 # Logins ignore the address's case, so the count must too.
 AXES_USERNAME_CALLABLE = "apps.users.services.user_lockout_username"
-AXES_CLIENT_IP_CALLABLE = "apps.core.client_ip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "apps.core.http.client_ip.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
-AXES_LOCKOUT_CALLABLE = "apps.core.views.locked_out"
+AXES_LOCKOUT_CALLABLE = "apps.core.http.views.locked_out"
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 
 
@@ -530,7 +530,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Beat: the schedule lives here, in code, and is synced into django-celery-beat's tables when beat
 # starts (added, updated, or disabled when removed), so operators can pause or retime in the admin.
-CELERY_BEAT_SCHEDULER = "apps.core.beat:CodeSyncedDatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "apps.core.tasks.beat:CodeSyncedDatabaseScheduler"
 # Without it django-celery-beat saves last run times every 3 minutes: a beat killed in between sends
 # everything it sent since once more when it restarts. 1 saves them right after each send.
 CELERY_BEAT_SYNC_EVERY = env.int("CELERY_BEAT_SYNC_EVERY", default=1)
@@ -575,16 +575,21 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 
 # Error tracking: Sentry, on when SENTRY_DSN is set. No personal data is sent unless asked for.
 SENTRY_DSN = env("SENTRY_DSN", default="")
+# Each event is tagged with the request id (apps/core/observability/sentry.py).
 if SENTRY_DSN:
-    from apps.core.sentry import init_sentry
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
 
-    init_sentry(
+    sentry_sdk.init(
         dsn=SENTRY_DSN,
         environment=env("SENTRY_ENVIRONMENT", default="production"),
         release=env("SENTRY_RELEASE", default=None),
         sample_rate=env.float("SENTRY_SAMPLE_RATE", default=1.0),
         traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+        # Off by default: no user emails, IP addresses, cookies or request bodies leave the site.
         send_default_pii=env.bool("SENTRY_SEND_DEFAULT_PII", default=False),
+        integrations=[DjangoIntegration(), CeleryIntegration()],
     )
 
 # Health checks: how long /readyz waits for each dependency before calling it down.
@@ -601,10 +606,10 @@ LOG_FORMAT = env("LOG_FORMAT", default="text")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "apps.core.logging.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "apps.core.observability.logging.RequestIdFilter"}},
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"},
-        "json": {"()": "apps.core.logging.JsonFormatter"},
+        "json": {"()": "apps.core.observability.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {

@@ -7,8 +7,9 @@ from importlib import import_module
 import pytest
 from django.conf import settings
 
-from apps.core.request_id import current_request_id
-from apps.core.tasks import clear_expired_sessions, enqueue
+from apps.core.observability.request_id import current_request_id
+from apps.core.tasks import enqueue
+from apps.core.tasks.queueing import clear_expired_sessions
 from tests.celery.tasks import kill_own_process, record_effect
 from tests.processes import CeleryProcess, celery, celery_env, publishing_to, wait_until
 

@@ -12,7 +12,7 @@ import redis
 from django.conf import settings
 from django.urls import reverse
 
-from apps.core.health import broker_durability_problems
+from apps.core.tasks.monitoring import broker_durability_problems
 from tests.helpers import free_port
 from tests.processes import celery, celery_env, redis_server, stop_process_group, wait_until
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from apps.core import request_id
-from apps.core.db_router import RECENT_WRITE_COOKIE
+from apps.core.data.db_router import RECENT_WRITE_COOKIE
+from apps.core.observability import request_id
 from deploy import precompress, render
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import pytest
 from celery import Celery
 
-from apps.core.db_router import RECENT_WRITE_COOKIE
+from apps.core.data.db_router import RECENT_WRITE_COOKIE
 from tests.processes import wait_until
 from tests.stack.conftest import Stack, alive, descendants
 
@@ -586,7 +586,10 @@ def test_nginx_status_answers_only_from_this_host(stack: Stack):
 
 def test_the_worker_runs_a_task_queued_from_the_django_shell(stack: Stack):
     result = stack.manage(
-        "shell", "--no-imports", "-c", "from apps.core.tasks import ping; print(ping.delay().get(timeout=20))"
+        "shell",
+        "--no-imports",
+        "-c",
+        "from apps.core.tasks.queueing import ping; print(ping.delay().get(timeout=20))",
     )
 
     assert result.returncode == 0, result.stderr
@@ -603,7 +606,8 @@ def _last_heartbeat(stack: Stack) -> float:
         "shell",
         "--no-imports",
         "-c",
-        "from apps.core.periodic import last_heartbeat; print(last_heartbeat() or 0)",
+        "from django.core.cache import cache; from apps.core.tasks.periodic import HEARTBEAT_CACHE_KEY; "
+        "print(cache.get(HEARTBEAT_CACHE_KEY) or 0)",
     )
     assert printed.returncode == 0, printed.stderr
     return float(printed.stdout.strip().splitlines()[-1])

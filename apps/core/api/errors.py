@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apps.core.request_id import current_request_id
+from apps.core.observability.request_id import current_request_id
 
 
 def error_body(code: str, message: str, fields: Any = None) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from django.core.management import call_command
 from django.db import IntegrityError
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from apps.core.beat import sync_beat_schedule
-from apps.core.periodic import BeatCount, beats_running, claim_slot, forget_beat, record_beat
+from apps.core.tasks.beat import sync_beat_schedule
+from apps.core.tasks.periodic import BeatCount, beats_running, claim_slot, forget_beat, record_beat
 
 pytestmark = pytest.mark.django_db
 
@@ -103,7 +103,7 @@ def test_the_shipped_schedule_cleans_sessions_daily_and_beats_every_interval(set
 
 @pytest.mark.django_db
 def test_a_sync_that_loses_an_insert_race_to_another_beat_syncs_again(monkeypatch):
-    from apps.core import beat
+    from apps.core.tasks import beat
 
     schedule = {"demo.every-minute": {"task": "apps.core.tasks.beat_heartbeat", "schedule": 60.0}}
     real_sync = beat._sync_beat_schedule

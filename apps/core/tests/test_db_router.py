@@ -2,7 +2,7 @@
 
 import pytest
 
-from apps.core.db_router import PrimaryReplicaRouter, request_routing, use_primary
+from apps.core.data.db_router import PrimaryReplicaRouter, request_routing, use_primary
 from apps.users.models import User
 
 router = PrimaryReplicaRouter()

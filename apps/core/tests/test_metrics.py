@@ -7,8 +7,8 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
-from apps.core import metrics
-from apps.core.monitoring_tasks import sample_monitoring_gauges
+from apps.core.observability import metrics
+from apps.core.tasks.monitoring import sample_monitoring_gauges
 from apps.users.tests.factories import UserFactory
 from tests.helpers import StatsdListener, closed_port
 
@@ -121,12 +121,14 @@ def test_requests_succeed_when_nothing_listens_on_the_statsd_port(client, settin
 def test_an_unresolvable_statsd_host_is_logged_once_and_requests_succeed(client, settings, caplog):
     settings.STATSD_HOST = "statsd.invalid"
 
-    with caplog.at_level(logging.WARNING, logger="apps.core.metrics"):
+    with caplog.at_level(logging.WARNING, logger="apps.core.observability.metrics"):
         statuses = [client.get(reverse("home")).status_code for _ in range(3)]
         sample_monitoring_gauges.delay()
 
     assert statuses == [200] * 3
-    warnings = [record.getMessage() for record in caplog.records if record.name == "apps.core.metrics"]
+    warnings = [
+        record.getMessage() for record in caplog.records if record.name == "apps.core.observability.metrics"
+    ]
     assert len(warnings) == 1
     assert "statsd.invalid" in warnings[0]
     assert "metrics are off" in warnings[0]

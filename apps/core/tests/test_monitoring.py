@@ -8,9 +8,9 @@ import pytest
 from django.urls import reverse
 from kombu import Connection, Exchange, Queue
 
-from apps.core import monitoring
-from apps.core.monitoring_tasks import sample_monitoring_gauges
-from apps.core.periodic import record_heartbeat
+from apps.core.tasks import monitoring
+from apps.core.tasks.monitoring import sample_monitoring_gauges
+from apps.core.tasks.periodic import record_heartbeat
 from config.celery import app
 from tests.helpers import closed_port
 from tests.processes import redis_server

@@ -12,7 +12,7 @@ from django.db.utils import InterfaceError, OperationalError, ProgrammingError
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
-from apps.core.outages import database_failure
+from apps.core.http.outages import database_failure
 
 
 def _django_error(kind: type[Exception], driver_error: Exception) -> Exception:
@@ -46,7 +46,7 @@ def ok_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
-handler500 = "apps.core.views.server_error"
+handler500 = "apps.core.http.views.server_error"
 urlpatterns = [
     path("api/v1/ok/", ok_view),
     path("api/v1/refused/", refused_view),

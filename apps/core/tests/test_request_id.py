@@ -3,8 +3,8 @@ import logging
 
 from django.urls import reverse
 
-from apps.core.logging import JsonFormatter, RequestIdFilter
-from apps.core.request_id import current_request_id
+from apps.core.observability.logging import JsonFormatter, RequestIdFilter
+from apps.core.observability.request_id import current_request_id
 
 
 def test_a_callers_request_id_is_returned(client):

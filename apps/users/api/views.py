@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from apps.core.api.errors import error_response
 from apps.core.api.schema import ErrorSerializer
-from apps.core.views import API_PATH_PREFIX
+from apps.core.http.views import API_PATH_PREFIX
 from apps.users import services
 from apps.users.api.serializers import (
     CsrfTokenSerializer,

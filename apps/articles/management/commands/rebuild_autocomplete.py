@@ -3,7 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.articles import autocomplete, selectors
-from apps.core.progress import ProgressBar
+from apps.core.management.progress import ProgressBar
 
 
 class Command(BaseCommand):

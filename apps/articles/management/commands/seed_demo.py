@@ -13,7 +13,7 @@ from django.utils.text import slugify
 from apps.articles import autocomplete
 from apps.articles import cache as article_cache
 from apps.articles.models import Article
-from apps.core.progress import ProgressBar
+from apps.core.management.progress import ProgressBar
 from apps.users.models import User
 
 BATCH_SIZE = 2_000

@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from apps.core.beat import sync_beat_schedule
+from apps.core.tasks.beat import sync_beat_schedule
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from apps.core.request_id import current_request_id
+from apps.core.observability.request_id import current_request_id
 
 # Attributes every LogRecord has; anything else on a record was passed through `extra=`.
 _STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}

@@ -43,9 +43,15 @@ from django.db import transaction
 from django.db.utils import InterfaceError, OperationalError
 from django.utils import timezone
 
-from apps.core import metrics
-from apps.core.periodic import PUBLISHED_AT_HEADER, claim_slot, once_per_slot, published_at, record_heartbeat
-from apps.core.request_id import current_request_id
+from apps.core.observability import metrics
+from apps.core.observability.request_id import current_request_id
+from apps.core.tasks.periodic import (
+    PUBLISHED_AT_HEADER,
+    claim_slot,
+    once_per_slot,
+    published_at,
+    record_heartbeat,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -289,9 +295,11 @@ def drop_request_id(task_id: str | None = None, **kwargs: Any) -> None:
 
 
 # --- Periodic tasks every site needs (scheduled in CELERY_BEAT_SCHEDULE) ----------------------
+# Named as before they moved into this package, so beat's schedule rows, queued messages and dead
+# letters still find them.
 
 
-@keel_task
+@keel_task(name="apps.core.tasks.clear_expired_sessions")
 @once_per_slot(seconds=86_400)
 def clear_expired_sessions() -> None:
     """What `manage.py clearsessions` does, daily: delete sessions past their expiry date."""
@@ -300,7 +308,7 @@ def clear_expired_sessions() -> None:
     logger.info("expired sessions cleared")
 
 
-@keel_task
+@keel_task(name="apps.core.tasks.beat_heartbeat")
 def beat_heartbeat() -> None:
     """Record when beat published this task, so /readyz and monitoring can tell beat is alive."""
     if claim_slot("beat_heartbeat", settings.BEAT_HEARTBEAT_INTERVAL):

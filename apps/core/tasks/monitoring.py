@@ -1,31 +1,31 @@
 """What Munin and the gauge sampler read, each computed when asked: queue depths from the broker,
-beat's heartbeat age and roll call, and the dead letters waiting (one indexed COUNT).
+beat's heartbeat age and roll call, and the dead letters waiting (one indexed COUNT). Also whether
+the broker's Redis keeps the tasks it accepted, which /readyz and a starting worker report.
 
 Nothing is counted between polls and no thread runs: request and task counts go to statsd
-(apps.core.metrics), and Munin takes request rates from nginx's stub_status (see
-monitoring/munin/README.md). `snapshot()` is served on /internal/metrics to this host only.
+(apps.core.observability.metrics), and Munin takes request rates from nginx's stub_status (see
+monitoring/munin/README.md). `snapshot()` is served on /internal/metrics to this host only;
+`sample_monitoring_gauges`, scheduled by beat every 30 seconds (CELERY_BEAT_SCHEDULE,
+"sample-monitoring-gauges"), sends the same figures to statsd as gauges. It only reads and
+reports, so running it twice is safe.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from typing import Any
+from urllib.parse import urlsplit
 
+import redis
+from celery import shared_task
 from django.conf import settings
 
-from apps.core import metrics
-from apps.core.periodic import beats_running, last_heartbeat
+from apps.core.data.redis import redis_client
+from apps.core.observability import metrics
+from apps.core.tasks.periodic import beat_heartbeat_age, beats_running
 
 logger = logging.getLogger(__name__)
-
-
-def record_request(*, view_name: str | None, status_class: str, milliseconds: float) -> None:
-    """An answered request to statsd: its time by view and its status class."""
-    view = metrics.metric_segment(view_name) if view_name else "unresolved"
-    metrics.timing(f"request.time.{view}", milliseconds)
-    metrics.incr(f"request.status.{status_class}")
 
 
 def monitored_queues() -> list[str]:
@@ -69,12 +69,6 @@ def queue_depths() -> dict[str, int] | None:
     return depths
 
 
-def beat_heartbeat_age() -> float | None:
-    """Seconds since celery beat's last heartbeat; None when none was ever recorded."""
-    last = last_heartbeat()
-    return None if last is None else max(0.0, time.time() - last)
-
-
 def dead_letters_waiting() -> int | None:
     """Tasks that failed for good and were not run again yet; None when the database cannot answer."""
     from apps.core.models import DeadLetter
@@ -87,13 +81,40 @@ def dead_letters_waiting() -> int | None:
 
 
 def beats() -> dict[str, int] | None:
-    """How many celery beats run, sending and standing by (apps.core.periodic's roll call)."""
+    """How many celery beats run, sending and standing by (apps.core.tasks.periodic's roll call)."""
     try:
         count = beats_running()
     except Exception as error:
         logger.warning("beat count unavailable: Redis failed (%s)", error)
         return None
     return None if count is None else {"sending": count.sending, "standby": count.standby}
+
+
+def broker_durability_problems() -> list[str]:
+    """Why the Redis broker could lose tasks it accepted: an evicting policy, or no persistence.
+
+    Empty when it keeps them, or when the broker is not Redis (RabbitMQ's queues are durable).
+    A server where CONFIG is renamed or disabled (managed Redis) cannot tell: that is reported as
+    unknown, not as a problem.
+    """
+    url = settings.CELERY_BROKER_URL
+    if settings.CELERY_TASK_ALWAYS_EAGER or urlsplit(url).scheme not in ("redis", "rediss"):
+        return []
+    client = redis_client(url)
+    try:
+        config: dict[str, str] = {}
+        for pattern in ("maxmemory-policy", "appendonly", "save"):
+            config.update(client.config_get(pattern))  # type: ignore[arg-type]
+    except redis.ResponseError:
+        logger.info("broker durability unknown: the broker's Redis does not allow CONFIG GET")
+        return []
+    problems = []
+    policy = config.get("maxmemory-policy", "")
+    if policy != "noeviction":
+        problems.append(f"maxmemory-policy is {policy}: under memory pressure it deletes queued tasks")
+    if config.get("appendonly") != "yes" and not config.get("save"):
+        problems.append("no persistence (appendonly no, save off): a restart loses every queued task")
+    return problems
 
 
 def snapshot() -> dict[str, Any]:
@@ -105,3 +126,17 @@ def snapshot() -> dict[str, Any]:
         "dead_letters": dead_letters_waiting(),
         "beats": beats(),
     }
+
+
+# Named as before it moved here, so beat's schedule rows and queued messages still find it.
+@shared_task(name="apps.core.monitoring_tasks.sample_monitoring_gauges", ignore_result=True)
+def sample_monitoring_gauges() -> None:
+    depths = queue_depths()
+    for queue, depth in (depths or {}).items():
+        metrics.gauge(f"celery.queue.{metrics.metric_segment(queue)}.depth", depth)
+    age = beat_heartbeat_age()
+    if age is not None:
+        metrics.gauge("celery.beat.heartbeat_age", round(age, 3))
+    dead_letters = dead_letters_waiting()
+    if dead_letters is not None:
+        metrics.gauge("celery.dead_letters.waiting", dead_letters)

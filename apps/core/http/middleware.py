@@ -14,10 +14,11 @@ from django.core.exceptions import BadRequest
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from apps.core import metrics, monitoring
 from apps.core.api.errors import error_response
-from apps.core.db_router import RECENT_WRITE_COOKIE, request_routing
-from apps.core.request_id import REQUEST_ID_HEADER, current_request_id, request_id_from_header
+from apps.core.data.db_router import RECENT_WRITE_COOKIE, request_routing
+from apps.core.observability import metrics
+from apps.core.observability.request_id import REQUEST_ID_HEADER, current_request_id, request_id_from_header
+from apps.core.tasks import monitoring
 
 Handler = Callable[[HttpRequest], HttpResponse]
 logger = logging.getLogger(__name__)
@@ -198,11 +199,10 @@ class MetricsMiddleware:
         request: HttpRequest, response: HttpResponse, milliseconds: float, queries: QueryCounter
     ) -> None:
         match = request.resolver_match
-        monitoring.record_request(
-            view_name=match.view_name if match else None,
-            status_class=f"{response.status_code // 100}xx",
-            milliseconds=milliseconds,
-        )
+        view = metrics.metric_segment(match.view_name) if match and match.view_name else "unresolved"
+        metrics.timing(f"request.time.{view}", milliseconds)
+        status_class = f"{response.status_code // 100}xx"
+        metrics.incr(f"request.status.{status_class}")
         metrics.incr("request.db.queries", queries.count)
         metrics.timing("request.db.time", queries.seconds * 1000)
 

@@ -14,7 +14,7 @@ are not counted in the request metrics.
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from apps.core.request_id import request_id_from_header
+from apps.core.observability.request_id import request_id_from_header
 
 LIVENESS_PATH = "/healthz"
 _BODY = b'{"status": "ok"}'

@@ -43,8 +43,8 @@ from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 from redis.lock import Lock
 
-from apps.core.cache import raw_client, raw_key
-from apps.core.periodic import forget_beat, record_beat
+from apps.core.data.cache import raw_client, raw_key
+from apps.core.tasks.periodic import forget_beat, record_beat
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Redis clients for the roles that are not Django's cache, e.g. the autocomplete index.
 
-    from apps.core.redis import redis_client
+    from apps.core.data.redis import redis_client
     redis_client(settings.AUTOCOMPLETE_REDIS_URL).zadd(...)   # replies are bytes
 
 One client (and so one connection pool) per URL and process. Timeouts are short, like the

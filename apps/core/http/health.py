@@ -11,16 +11,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from kombu import Connection
 
-from apps.core.periodic import beats_running, last_heartbeat
-from apps.core.redis import redis_client
+from apps.core.tasks.monitoring import broker_durability_problems
+from apps.core.tasks.periodic import beat_heartbeat_age, beats_running
 
 logger = logging.getLogger(__name__)
 
@@ -75,43 +73,15 @@ def check_beat() -> str:
     beats = beats_running()
     if beats is not None and beats.sending > 1:
         raise RuntimeError(f"{beats}: more than one beat sends; do they share the cache's Redis?")
-    last = last_heartbeat()
-    if last is None:
+    age = beat_heartbeat_age()
+    if age is None:
         raise RuntimeError(f"no heartbeat recorded ({beats}): are celery beat and a worker running?")
-    age = time.time() - last
     if age > settings.BEAT_HEARTBEAT_MAX_AGE:
         raise RuntimeError(
             f"stale: last heartbeat {age:.0f}s ago (limit {settings.BEAT_HEARTBEAT_MAX_AGE}s; {beats}); "
             "is celery beat (or every worker) stopped?"
         )
     return f"ok (last heartbeat {age:.0f}s ago; {beats})"
-
-
-def broker_durability_problems() -> list[str]:
-    """Why the Redis broker could lose tasks it accepted: an evicting policy, or no persistence.
-
-    Empty when it keeps them, or when the broker is not Redis (RabbitMQ's queues are durable).
-    A server where CONFIG is renamed or disabled (managed Redis) cannot tell: that is reported as
-    unknown, not as a problem.
-    """
-    url = settings.CELERY_BROKER_URL
-    if settings.CELERY_TASK_ALWAYS_EAGER or urlsplit(url).scheme not in ("redis", "rediss"):
-        return []
-    client = redis_client(url)
-    try:
-        config: dict[str, str] = {}
-        for pattern in ("maxmemory-policy", "appendonly", "save"):
-            config.update(client.config_get(pattern))  # type: ignore[arg-type]
-    except redis.ResponseError:
-        logger.info("broker durability unknown: the broker's Redis does not allow CONFIG GET")
-        return []
-    problems = []
-    policy = config.get("maxmemory-policy", "")
-    if policy != "noeviction":
-        problems.append(f"maxmemory-policy is {policy}: under memory pressure it deletes queued tasks")
-    if config.get("appendonly") != "yes" and not config.get("save"):
-        problems.append("no persistence (appendonly no, save off): a restart loses every queued task")
-    return problems
 
 
 def check_broker_durability() -> str:

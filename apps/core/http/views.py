@@ -12,9 +12,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_safe
 
 from apps.core.api.errors import error_response
-from apps.core.health import run_checks
-from apps.core.middleware import is_local_unproxied
-from apps.core.outages import database_failure, outage_response
+from apps.core.http.health import run_checks
+from apps.core.http.middleware import is_local_unproxied
+from apps.core.http.outages import database_failure, outage_response
 
 API_PATH_PREFIX = "/api/"
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ as an error, since a query that slow is a bug to fix. Errors that are bugs (a mi
 SQL) stay 500s.
 
 Both Django paths lead here: `DatabaseOutageMiddleware` for errors raised in a view (DRF views
-re-raise what their handler does not know), and `apps.core.views.server_error` for errors raised
+re-raise what their handler does not know), and `apps.core.http.views.server_error` for errors raised
 in middleware (a session saved after the view).
 """
 

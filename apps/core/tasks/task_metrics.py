@@ -11,7 +11,7 @@ from typing import Any
 
 from celery import signals
 
-from apps.core import metrics
+from apps.core.observability import metrics
 
 # Start times by task id; a task runs in one process, so its prerun and postrun meet here.
 _started: dict[str, float] = {}

@@ -9,7 +9,7 @@ from typing import Any
 
 from django_redis.client import DefaultClient
 
-from apps.core import metrics
+from apps.core.observability import metrics
 
 _MISSING = object()
 

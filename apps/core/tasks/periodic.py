@@ -1,6 +1,6 @@
 """Building blocks of periodic work: the once-per-interval guard, beat's heartbeat and its roll call.
 
-Beat must run exactly once per cluster. A beat holds a lock while it sends (apps.core.beat), so a
+Beat must run exactly once per cluster. A beat holds a lock while it sends (apps.core.tasks.beat), so a
 second beat stands by; but a copy can still be sent twice (a beat killed between sending an entry
 and saving its last run time sends it again when it restarts). Each periodic task therefore
 claims its run before doing anything: a copy published less than half an interval after the last
@@ -25,15 +25,15 @@ from celery import current_task
 from django.conf import settings
 from django.core.cache import cache
 
-from apps.core import metrics
-from apps.core.cache import raw_client, raw_key
+from apps.core.data.cache import raw_client, raw_key
+from apps.core.observability import metrics
 
 logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# Stamped on every message by apps.core.tasks when it is published (seconds since the epoch).
+# Stamped on every message by apps.core.tasks.queueing when it is published (seconds since the epoch).
 PUBLISHED_AT_HEADER = "keel_published_at"
 HEARTBEAT_CACHE_KEY = "beat:heartbeat"
 
@@ -133,10 +133,11 @@ def record_heartbeat(at: float) -> None:
     cache.set(HEARTBEAT_CACHE_KEY, int(at), timeout=None)
 
 
-def last_heartbeat() -> float | None:
-    """When beat last published its heartbeat task (that a worker ran), or None if never seen."""
+def beat_heartbeat_age() -> float | None:
+    """Seconds since beat published the last heartbeat task that a worker ran; None when none was
+    ever recorded. What /readyz, the statsd gauge and Munin all read."""
     value: Any = cache.get(HEARTBEAT_CACHE_KEY)
-    return float(value) if value is not None else None
+    return None if value is None else max(0.0, time.time() - float(value))
 
 
 # --- Beat's roll call: every beat, sending or standing by, answers on each tick -----------------
