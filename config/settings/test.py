@@ -29,3 +29,6 @@ for _cache in CACHES.values():  # noqa: F405
 AUTOCOMPLETE_KEY_PREFIX = env("AUTOCOMPLETE_KEY_PREFIX", default=f"{PROJECT_SLUG}-test-{os.getpid()}")  # noqa: F405
 # Unit tests run tasks in-process; the integration tests start a real worker with their own settings.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+# A busy test machine can take more than a second to open a database connection; the tests of the
+# readiness deadline set their own.
+HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=5.0)
