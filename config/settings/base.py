@@ -279,7 +279,7 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 # A refused CSRF check answers in the API's error shape on API paths (csrf_failed), Django's page elsewhere.
-CSRF_FAILURE_VIEW = "apps.users.api.views.csrf_failure"
+CSRF_FAILURE_VIEW = "apps.core.http.views.csrf_failure"
 
 # Passwords: Argon2 first; the others stay so that older hashes still verify and get upgraded.
 PASSWORD_HASHERS = [

@@ -7,9 +7,9 @@ from django.conf import settings
 from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.views import defaults
+from django.views import csrf, defaults
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_safe
+from django.views.decorators.http import require_safe
 
 from apps.core.api.errors import error_response
 from apps.core.http.health import run_checks
@@ -26,7 +26,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def readyz(request: HttpRequest) -> HttpResponse:
     """Readiness: every required dependency answers. 503 names the ones that did not.
 
@@ -108,6 +108,14 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
         response = defaults.permission_denied(request, exception)
     _log_refusal(request, response, exception)
     return response
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's answer to a request its CSRF check refused (settings.CSRF_FAILURE_VIEW): the API's
+    error shape on API paths, Django's own page elsewhere."""
+    if _is_api(request):
+        return error_response(403, "csrf_failed", f"CSRF verification failed: {reason}")
+    return csrf.csrf_failure(request, reason=reason)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

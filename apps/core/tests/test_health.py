@@ -61,3 +61,10 @@ def test_readyz_reports_an_unreachable_broker(client, settings):
     response = client.get(reverse("readyz"))
     assert response.status_code == 503
     assert response.json()["checks"]["broker"]["ok"] is False
+
+
+@pytest.mark.django_db
+def test_readyz_answers_head_as_load_balancers_send_it(client):
+    response = client.head(reverse("readyz"))
+    assert response.status_code == 200
+    assert response.content == b""

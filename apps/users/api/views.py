@@ -2,10 +2,8 @@
 
 from typing import Any, cast
 
-from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.utils.decorators import method_decorator
-from django.views import csrf
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -17,9 +15,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from apps.core.api.errors import error_response
 from apps.core.api.schema import ErrorSerializer
-from apps.core.http.views import API_PATH_PREFIX
 from apps.users import services
 from apps.users.api.serializers import (
     CsrfTokenSerializer,
@@ -28,14 +24,6 @@ from apps.users.api.serializers import (
     UserSerializer,
 )
 from apps.users.models import User
-
-
-def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """Django's answer to a request its CSRF check refused (settings.CSRF_FAILURE_VIEW): the API's
-    error shape on API paths, Django's own page elsewhere."""
-    if request.path.startswith(API_PATH_PREFIX):
-        return error_response(403, "csrf_failed", f"CSRF verification failed: {reason}")
-    return csrf.csrf_failure(request, reason=reason)
 
 
 def _request_user(request: Request) -> User:
