@@ -475,17 +475,18 @@ TASK_RETRY_WINDOW = env.int("TASK_RETRY_WINDOW", default=900)
 TASK_RETRY_BACKOFF_MAX = env.int("TASK_RETRY_BACKOFF_MAX", default=120)
 # Redis broker only: a message not acknowledged within this many seconds is handed to another
 # worker, which is how the tasks of a worker whose main process died (kill -9, OOM killer, a lost
-# host) run again. Shorter than the hard time limit or a countdown, and a running or waiting task
-# runs twice; much longer, and a dead worker's tasks wait that long.
+# host) run again. A worker holds a retry's message from its arrival, through its countdown, to the
+# end of its run: shorter than the longest countdown plus the hard time limit, and a waiting or
+# running task runs twice; much longer, and a dead worker's tasks wait that long.
 CELERY_VISIBILITY_TIMEOUT = env.int(
-    "CELERY_VISIBILITY_TIMEOUT", default=max(CELERY_TASK_TIME_LIMIT, TASK_RETRY_BACKOFF_MAX) + 60
+    "CELERY_VISIBILITY_TIMEOUT", default=TASK_RETRY_BACKOFF_MAX + CELERY_TASK_TIME_LIMIT + 60
 )
-if max(CELERY_TASK_TIME_LIMIT, TASK_RETRY_BACKOFF_MAX) >= CELERY_VISIBILITY_TIMEOUT:
+if TASK_RETRY_BACKOFF_MAX + CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
     raise ImproperlyConfigured(
         f"CELERY_VISIBILITY_TIMEOUT ({CELERY_VISIBILITY_TIMEOUT}s) must be longer than "
-        f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT}s) and "
-        f"TASK_RETRY_BACKOFF_MAX ({TASK_RETRY_BACKOFF_MAX}s), "
-        "or tasks still running or waiting are delivered twice."
+        f"TASK_RETRY_BACKOFF_MAX ({TASK_RETRY_BACKOFF_MAX}s) plus "
+        f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT}s), "
+        "or tasks still waiting or running are delivered twice."
     )
 # Without socket timeouts a broker that accepts connections but never answers hangs the caller.
 # The read timeout must stay above the 1 s a worker's BRPOP waits for a message on Redis.
@@ -503,9 +504,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # every retry multiplied a request's wait. A connection the broker closed (a restart) is replaced
 # by redis-py when taken from the pool, so no retry is needed for that; a task that still cannot
 # be queued is logged by enqueue() and found again by its periodic sweep.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
-# What queuing one task may cost a request when the broker hangs (the README's bound).
-TASK_ENQUEUE_MAX_WAIT = CELERY_BROKER_CONNECTION_TIMEOUT + CELERY_BROKER_SOCKET_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY = False
 # Without it a worker started before the broker (boot order, broker restart) exits at once.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None

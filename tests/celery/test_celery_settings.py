@@ -13,8 +13,8 @@ def test_a_redis_broker_alone_gives_workers_and_web_one_shared_cache():
     assert result.stdout.strip() == "redis://127.0.0.1:6379/0"
 
 
-def test_settings_refuse_a_visibility_timeout_shorter_than_the_hard_time_limit():
-    env = {**DEVELOPMENT, "CELERY_VISIBILITY_TIMEOUT": "200", "CELERY_TASK_TIME_LIMIT": "300"}
+def test_settings_refuse_a_visibility_timeout_shorter_than_a_countdown_and_the_hard_time_limit():
+    env = {**DEVELOPMENT, "CELERY_VISIBILITY_TIMEOUT": "400", "CELERY_TASK_TIME_LIMIT": "300"}
     result = manage("check", env=env)
     assert result.returncode != 0
-    assert "CELERY_VISIBILITY_TIMEOUT (200s) must be longer than" in result.stderr
+    assert "CELERY_VISIBILITY_TIMEOUT (400s) must be longer than" in result.stderr

@@ -70,7 +70,7 @@ def test_a_task_whose_worker_is_killed_mid_run_is_redelivered_and_applies_its_ef
     """
     # A broker database of its own: no other worker of this module sees or restores its messages.
     broker_url = f"redis://127.0.0.1:{redis_port}/3"
-    visibility_timeout = 5
+    visibility_timeout = 8
     # Short limits so the redelivery comes within seconds; the visibility timeout must exceed them.
     env = celery_env(
         database=database,

@@ -20,7 +20,7 @@ PERSISTENT = ("--appendonly", "yes", "--appendfsync", "everysec")
 # Short limits so that the tasks running when the broker died come back within seconds, not the
 # default hour; the settings require the visibility timeout to exceed them.
 SHORT_VISIBILITY = {
-    "CELERY_VISIBILITY_TIMEOUT": "6",
+    "CELERY_VISIBILITY_TIMEOUT": "12",
     "CELERY_TASK_TIME_LIMIT": "5",
     "CELERY_TASK_SOFT_TIME_LIMIT": "4",
     "TASK_RETRY_BACKOFF_MAX": "5",

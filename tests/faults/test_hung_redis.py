@@ -29,9 +29,9 @@ CACHE_ROUND_TRIPS_OF_A_WRITE = 4
 
 
 def documented_bound(*, broker_hung: bool, cache_hung: bool) -> float:
-    return TASKS_QUEUED_BY_PUBLISH * settings.TASK_ENQUEUE_MAX_WAIT * broker_hung + (
-        CACHE_ROUND_TRIPS_OF_A_WRITE * settings.REDIS_SOCKET_TIMEOUT * cache_hung
-    )
+    return TASKS_QUEUED_BY_PUBLISH * (
+        settings.CELERY_BROKER_CONNECTION_TIMEOUT + settings.CELERY_BROKER_SOCKET_TIMEOUT
+    ) * broker_hung + (CACHE_ROUND_TRIPS_OF_A_WRITE * settings.REDIS_SOCKET_TIMEOUT * cache_hung)
 
 
 @contextmanager

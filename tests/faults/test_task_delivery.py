@@ -236,8 +236,8 @@ def test_tasks_held_by_a_worker_killed_outright_run_again_within_the_visibility_
 ):
     """Broke: a worker, main process and pool together, killed with SIGKILL (the OOM killer, a host
     crash) while it held tasks part done, beside a second worker that kept consuming. The broker's
-    visibility timeout is 20 s here (CELERY_VISIBILITY_TIMEOUT; by default the hard time limit
-    plus 60 s, instead of the hour it was).
+    visibility timeout is 20 s here (CELERY_VISIBILITY_TIMEOUT; by default the longest countdown
+    plus the hard time limit plus 60 s, instead of the hour it was).
     Saw: the second worker ran the rest of the queue and, once the visibility timeout had passed,
     the tasks the dead worker held.
     Lost: nothing: sent = run. Run twice: only the tasks the dead worker had started; the probe

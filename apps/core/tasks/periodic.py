@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -45,44 +46,62 @@ def published_at() -> float:
     return float(stamped) if stamped else time.time()
 
 
+def current_copy() -> str:
+    """The running task's id (a retry or a redelivery keeps it), or a new one outside a task."""
+    request = getattr(current_task, "request", None)
+    return (request.id if request is not None else None) or uuid.uuid4().hex
+
+
 # Atomic, so two copies run at the same moment by two workers cannot both claim: the last claimed
-# run's publication time stays unless this copy was published more than the gap after it.
+# run stays unless this copy was published more than the gap after it. The same message again (a
+# retry, or a redelivery after its worker died) is the same copy, and runs: its run did not finish.
 _CLAIM_SCRIPT = """
 local last = redis.call('GET', KEYS[1])
-if last and tonumber(ARGV[1]) - tonumber(last) <= tonumber(ARGV[2]) then return last end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+if last then
+  local at, copy = string.match(last, '^(%S+) (%S+)$')
+  if copy ~= ARGV[4] and tonumber(ARGV[1]) - tonumber(at) <= tonumber(ARGV[2]) then return at end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[4], 'EX', ARGV[3])
 return false
 """
 
 
-def _claim(key: str, at: float, gap: float, timeout: int) -> float | None:
-    """Record a run published at `at` unless the last one was published at most `gap` before it;
-    returns None when claimed, else the last run's publication time."""
+def _claim(key: str, at: float, gap: float, timeout: int, copy: str) -> float | None:
+    """Record the run of `copy`, published at `at`, unless another copy's run was published at most
+    `gap` before it; returns None when claimed, else that run's publication time."""
     client = raw_client()
     if client is None:
         # The file cache of a first run: no Redis to check and set atomically; one beat, no race.
         last = cache.get(key)
-        if last is not None and at - float(last) <= gap:
-            return float(last)
-        cache.set(key, at, timeout=timeout)
+        if last is not None and last[1] != copy and at - last[0] <= gap:
+            return float(last[0])
+        cache.set(key, (at, copy), timeout=timeout)
         return None
-    last = client.eval(_CLAIM_SCRIPT, 1, raw_key(key), repr(at), repr(gap), timeout)
+    last = client.eval(_CLAIM_SCRIPT, 1, raw_key(key), repr(at), repr(gap), timeout, copy)
     return None if last is None else float(last)
 
 
-def claim_slot(name: str, seconds: float, at: float | None = None) -> bool:
+def claim_slot(name: str, seconds: float, at: float | None = None, copy: str | None = None) -> bool:
     """Claim the run of `name`, an entry sent every `seconds`, whose copy was published at `at`
     (default: when this task was published).
 
     True unless a run was claimed for a copy published at most half an interval before `at` (or
     after it): beat sends an entry a whole interval after the last send, so a copy that close is
     a second beat's or a restarted beat's duplicate. Half an interval also keeps two beats of any
-    phase to one run per interval. If Redis cannot answer, the claim succeeds: running twice is
-    the lesser harm for tasks that are idempotent, as every Keel task is.
+    phase to one run per interval. `copy` names the message (default: the running task's id): the
+    same message again, a retry or a redelivery, is claimed again. If Redis cannot answer, the
+    claim succeeds: running twice is the lesser harm for tasks that are idempotent, as every Keel
+    task is.
     """
     at = published_at() if at is None else at
     try:
-        last = _claim(f"periodic:last-run:{name}", at, seconds / 2, timeout=max(int(seconds) * 2, 60))
+        last = _claim(
+            f"periodic:last-run:{name}",
+            at,
+            seconds / 2,
+            timeout=max(int(seconds) * 2, 60),
+            copy=copy or current_copy(),
+        )
     except redis.exceptions.RedisError as error:
         logger.warning("running %s unguarded: its last run could not be read (%s)", name, error)
         return True

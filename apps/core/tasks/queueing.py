@@ -36,7 +36,7 @@ from typing import Any
 import kombu.exceptions
 import redis.exceptions
 from celery import Task, shared_task, signals
-from celery.exceptions import Reject
+from celery.exceptions import MaxRetriesExceededError, Reject
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -89,8 +89,8 @@ def _send(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
 def enqueue(task: Task, *args: Any, **kwargs: Any) -> None:
     """Queue `task` once the current transaction commits (at once outside a transaction).
 
-    Never raises for a broker outage, and gives up within about a second (see
-    CELERY_TASK_PUBLISH_RETRY_POLICY), so the request that queues carries on.
+    Never raises for a broker outage, and gives up within the broker's connect and read timeouts
+    (publishing is not retried: CELERY_TASK_PUBLISH_RETRY), so the request that queues carries on.
     """
     transaction.on_commit(partial(_send, task, args, kwargs))
 
@@ -164,6 +164,9 @@ class KeelTask(Task):
     retry_backoff = True
     retry_backoff_max = settings.TASK_RETRY_BACKOFF_MAX
     retry_jitter = True
+    # A retry without a countdown of its own waits no longer than a backoff does (the visibility
+    # timeout is sized to that).
+    default_retry_delay = settings.TASK_RETRY_BACKOFF_MAX
     # Bounded by time (TASK_RETRY_WINDOW, in retry() below), not by a count: a count of backoffs
     # adds up to a length nobody chose.
     max_retries = None
@@ -205,7 +208,8 @@ class KeelTask(Task):
             raise exc
         first_failure = float(request.get(FIRST_FAILURE_HEADER) or time.time())
         left = first_failure + settings.TASK_RETRY_WINDOW - time.time()
-        if left <= 0 and exc is not None:
+        if left <= 0:
+            exc = exc or MaxRetriesExceededError(f"retry window of {settings.TASK_RETRY_WINDOW}s spent")
             call_args = request.args if args is None else args
             call_kwargs = request.kwargs if kwargs is None else kwargs
             if record_dead_letter(self, exc, call_args, call_kwargs, error=traceback.format_exc()):
@@ -215,7 +219,7 @@ class KeelTask(Task):
             # would leave the task in a log line only. It stays in the broker and tries again.
             countdown = self.retry_backoff_max
         elif countdown is not None:
-            countdown = min(countdown, left)
+            countdown = max(0.0, min(countdown, left))
         options["headers"] = {**(request.headers or {}), FIRST_FAILURE_HEADER: first_failure}
         return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)
 

@@ -138,6 +138,14 @@ def test_a_copy_published_seconds_after_a_run_is_a_duplicate_even_across_a_minut
     assert claim_slot(name, seconds=60, at=end_of_minute + 60) is True
 
 
+def test_a_retry_or_redelivery_of_the_claimed_copy_runs_again():
+    name, at = _name(), 1_800_000_000.0
+    assert claim_slot(name, seconds=60, at=at, copy="message-1") is True
+    # The same message (a retry keeps its id and publication time) is not a second beat's copy.
+    assert claim_slot(name, seconds=60, at=at, copy="message-1") is True
+    assert claim_slot(name, seconds=60, at=at + 1, copy="message-2") is False
+
+
 def test_an_older_copy_run_after_a_newer_one_is_a_duplicate():
     name, at = _name(), 1_800_000_000.0
     assert claim_slot(name, seconds=60, at=at) is True
