@@ -15,6 +15,7 @@ from django.utils.text import slugify
 from apps.articles import cache as article_cache
 from apps.articles import selectors
 from apps.articles.models import Article
+from apps.core.models import DeadLetter
 from apps.core.tasks import enqueue
 from apps.users.models import User
 
@@ -198,9 +199,22 @@ def articles_requeue_unnotified(*, older_than_seconds: int | None = None) -> int
 
     grace = settings.ARTICLES_NOTIFY_GRACE_SECONDS if older_than_seconds is None else older_than_seconds
     cutoff = timezone.now() - timedelta(seconds=grace)
-    article_ids = list(
-        selectors.article_list_unnotified(published_before=cutoff).values_list("id", flat=True)
-    )
+    # A notification that failed for good waits in the dead letters for an operator: queued again
+    # here, it would fail and add a dead letter every sweep.
+    dead_lettered = {
+        args[0]
+        for args in DeadLetter.objects.filter(
+            task_name=tasks.notify_author_published.name, rerun_at__isnull=True
+        ).values_list("args", flat=True)
+        if args
+    }
+    article_ids = [
+        article_id
+        for article_id in selectors.article_list_unnotified(published_before=cutoff).values_list(
+            "id", flat=True
+        )
+        if article_id not in dead_lettered
+    ]
     for article_id in article_ids:
         enqueue(tasks.index_article, article_id)
         enqueue(tasks.notify_author_published, article_id)

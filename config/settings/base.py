@@ -262,9 +262,10 @@ AUTOCOMPLETE_KEY_PREFIX = env("AUTOCOMPLETE_KEY_PREFIX", default=PROJECT_SLUG)
 # Articles: how long the API's view cache keeps a list page or an article (any change drops them all).
 ARTICLES_CACHE_TIMEOUT = env.int("ARTICLES_CACHE_TIMEOUT", default=300)
 # The sweep re-queues an author notification still unsent this many seconds after publication.
-# Longer than the broker's visibility timeout (CELERY_VISIBILITY_TIMEOUT), so a notification held
-# by a worker that died comes back by itself first, and the sweep re-queues only what was lost.
-ARTICLES_NOTIFY_GRACE_SECONDS = env.int("ARTICLES_NOTIFY_GRACE_SECONDS", default=600)
+# Longer than a task's retry window plus the broker's visibility timeout (TASK_RETRY_WINDOW,
+# CELERY_VISIBILITY_TIMEOUT), so a notification still retrying, or held by a worker that died,
+# is not queued a second time: the sweep re-queues only what was lost.
+ARTICLES_NOTIFY_GRACE_SECONDS = env.int("ARTICLES_NOTIFY_GRACE_SECONDS", default=1800)
 
 # The site's public address, for links in emails; by default the address `make run` serves (PORT).
 SITE_URL = env("SITE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}")

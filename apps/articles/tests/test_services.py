@@ -7,9 +7,10 @@ from django.core.exceptions import ValidationError
 from django.core.mail.backends import locmem
 from django.utils import timezone
 
-from apps.articles import autocomplete, services
+from apps.articles import autocomplete, services, tasks
 from apps.articles.models import Article
 from apps.articles.tests.factories import ArticleFactory
+from apps.core.models import DeadLetter
 from apps.users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -112,7 +113,7 @@ def test_unpublish_returns_the_article_to_draft():
 
 def test_the_sweep_requeues_notifications_that_never_reached_the_broker(django_capture_on_commit_callbacks):
     lost = ArticleFactory(published=True, author_notified_at=None)
-    Article.objects.filter(pk=lost.pk).update(published_at=timezone.now() - timedelta(minutes=10))
+    Article.objects.filter(pk=lost.pk).update(published_at=timezone.now() - timedelta(hours=1))
     with django_capture_on_commit_callbacks(execute=True):
         requeued = services.articles_requeue_unnotified()
     assert requeued == 1
@@ -121,11 +122,29 @@ def test_the_sweep_requeues_notifications_that_never_reached_the_broker(django_c
         assert services.articles_requeue_unnotified() == 0
 
 
+def test_the_sweep_leaves_a_notification_that_failed_for_good_to_its_dead_letter(
+    django_capture_on_commit_callbacks,
+):
+    failed = ArticleFactory(published=True, author_notified_at=None)
+    Article.objects.filter(pk=failed.pk).update(published_at=timezone.now() - timedelta(hours=1))
+    DeadLetter.objects.create(
+        task_id="notify-failed-for-good",
+        task_name=tasks.notify_author_published.name,
+        args=[failed.pk],
+        kwargs={},
+        error="SMTPAuthenticationError",
+        attempts=1,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.articles_requeue_unnotified() == 0
+    assert mail.outbox == []
+
+
 def test_the_sweep_also_indexes_the_titles_whose_index_task_was_lost_with_the_notification(
     django_capture_on_commit_callbacks,
 ):
     lost = ArticleFactory(title="Lost with its notification", published=True, author_notified_at=None)
-    Article.objects.filter(pk=lost.pk).update(published_at=timezone.now() - timedelta(minutes=10))
+    Article.objects.filter(pk=lost.pk).update(published_at=timezone.now() - timedelta(hours=1))
     assert autocomplete.search("Lost with its notification") == ([], "redis")
     with django_capture_on_commit_callbacks(execute=True):
         services.articles_requeue_unnotified()
