@@ -459,3 +459,14 @@ def test_nginx_hides_its_version_from_every_server_and_may_open_enough_files(tmp
     connections = int(re.search(r"worker_connections (\d+);", nginx).group(1))
     open_files = int(re.search(r"worker_rlimit_nofile (\d+);", nginx).group(1))
     assert open_files >= 2 * connections
+
+
+def test_the_csrf_token_signing_out_and_the_schema_take_the_api_rate_and_no_cache(tmp_path):
+    """Fetching a CSRF token tries no password, so it must not spend a browser's few login attempts;
+    the schema answers YAML or JSON by Accept, which the micro-cache's key does not tell apart."""
+    assert run_render(tmp_path).returncode == 0
+    app = _site_files(tmp_path)["app.conf"]
+    for opening in ("location ~ ^/api/v1/auth/(csrf|logout)/$ {", "location = /api/schema/ {"):
+        block = app.split(opening, 1)[1].split("}", 1)[0]
+        assert "zone=keel_api" in block, opening
+        assert "proxy_cache" not in block, opening
