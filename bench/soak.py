@@ -65,8 +65,8 @@ QUEUE_DRAIN_TIMEOUT = 120
 PING_TASK = "core.ping"
 # The limit on the worker main process's growth over the second half of a task run (see
 # TaskRun.growth_limit_kib): a fixed room for the allocator's steps, plus a per-task allowance
-# a tenth of what one leaked timer entry per task cost, so even a small object kept per task
-# (a dict entry keyed by task id is about 0.15 KiB) shows over a long enough run.
+# well below what one leaked timer entry per task cost, so that even a small object kept per task
+# (a dict entry keyed by task id) shows over a long enough run.
 MAIN_PROCESS_FIXED_KIB = 512.0
 MAIN_PROCESS_KIB_PER_TASK = 0.05
 

@@ -1,7 +1,8 @@
 """The articles API's view cache: list pages and articles, dropped all at once by any change.
 
 Anonymous reads are answered by nginx's micro-cache before they reach Django; this cache serves
-the reads nginx passes on (signed-in clients) and every reader while the database is down.
+the reads nginx passes on (signed-in clients), and anonymous readers while the database is down
+(a signed-in reader needs the database to be known).
 Each key carries the current generation token, and a change to any article replaces the token,
 so no reader sees a value cached before the change. The token is random, never a counter: if
 the cache evicts it, the next one cannot coincide with a generation whose values are still cached.

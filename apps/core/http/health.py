@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.db import connections
 from kombu import Connection
 
+from apps.core.data.cache import raw_client
 from apps.core.tasks.monitoring import broker_durability_problems
 from apps.core.tasks.periodic import beat_heartbeat_age, beats_running
 
@@ -49,9 +50,9 @@ def check_database() -> str:
 
 def check_cache() -> str:
     # django-redis swallows errors (IGNORE_EXCEPTIONS), so ask the client directly.
-    client_getter = getattr(getattr(cache, "client", None), "get_client", None)
-    if client_getter is not None:
-        client_getter(write=True).ping()
+    client = raw_client()
+    if client is not None:
+        client.ping()
         return "ok"
     cache.set("readyz", "ok", 5)
     if cache.get("readyz") != "ok":
