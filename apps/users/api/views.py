@@ -39,7 +39,8 @@ def _authenticated_user(request: Request) -> User:
         email=serializer.validated_data["email"],
         password=serializer.validated_data["password"],
     )
-    # A locked-out client also ends here; django-axes' middleware then answers 429 (apps.core.http.views.locked_out).
+    # A locked-out client also ends here; django-axes' middleware then answers 429
+    # (apps.core.http.views.locked_out).
     if user is None:
         raise AuthenticationFailed("Email or password is incorrect.")
     return user
