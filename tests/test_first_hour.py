@@ -96,7 +96,7 @@ def test_eager_tasks_run_without_a_broker_and_without_kombus_no_hostname_warning
         "shell",
         "--no-imports",
         "-c",
-        "from apps.core.tasks import enqueue; from apps.core.tasks.queueing import beat_heartbeat; enqueue(beat_heartbeat)",
+        "from apps.core.tasks.queueing import beat_heartbeat, enqueue; enqueue(beat_heartbeat)",
     )
     assert result.returncode == 0, result.stderr
     assert "Task apps.core.tasks.beat_heartbeat" in result.stderr
