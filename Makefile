@@ -150,10 +150,13 @@ test-next: install ## The fast suite on the newest Python here with the newest D
 	echo "make test-next: $$($(NEXT_VENV)/bin/python -c 'import django, platform; print("Python", platform.python_version(), "with Django", django.get_version())')" && \
 	DJANGO_SETTINGS_MODULE=config.settings.test $(NEXT_VENV)/bin/pytest -m "not integration" $(PYTEST_ARGS)
 
-# The commands the stack tests, `make up` and `make bench` run, each with the Debian package that
-# has it: one list, which .ci/run installs through this target too. lwp-request stands for Perl's
-# LWP, which Munin's stock nginx plugins load.
+# The commands Keel runs, each with the Debian package that has it; each target checks only its
+# own (a target's variable applies to its prerequisites). lwp-request stands for Perl's LWP, which
+# Munin's stock nginx plugins load.
 SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl wrk:wrk
+test: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl
+up: SYSTEM_COMMANDS := nginx:nginx
+bench soak: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server wrk:wrk
 
 .PHONY: system-deps
 system-deps: ## Check the system packages (nginx, redis-server, openssl, munin-node, libwww-perl, wrk); install them as root on Debian/Ubuntu
