@@ -49,6 +49,17 @@ def call_wsgi(
     return answer["status"], answer["headers"], body
 
 
+def api_error(response: Any, status: int) -> dict[str, Any]:
+    """The `error` of a Django test client's response, asserting its status and the API's one
+    error shape: only `error` and `request_id`, the id the response header carries, a message."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error", "request_id"}
+    assert body["request_id"] == response["X-Request-ID"]
+    assert body["error"]["message"]
+    return body["error"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

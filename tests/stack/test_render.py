@@ -292,6 +292,20 @@ def fake_nginx(tmp_path: Path, version: str) -> Path:
     return script
 
 
+def render_tls_site_for(tmp_path: Path, version: str) -> str:
+    """The TLS site rendered for an nginx that reports `version` (not validated: it is a stand-in)."""
+    result = run_render(
+        tmp_path,
+        "--no-validate",
+        NGINX_BIN=str(fake_nginx(tmp_path, version)),
+        NGINX_TLS="on",
+        NGINX_TLS_CERT="cert.pem",
+        NGINX_TLS_KEY="key.pem",
+    )
+    assert result.returncode == 0, result.stderr
+    return (tmp_path / "build" / "nginx" / "sites-available" / "keel.conf").read_text()
+
+
 @pytest.mark.parametrize(
     ("version", "expected", "absent"),
     [
@@ -301,17 +315,7 @@ def fake_nginx(tmp_path: Path, version: str) -> Path:
     ],
 )
 def test_the_site_uses_only_directives_the_installed_nginx_knows(tmp_path, version, expected, absent):
-    result = run_render(
-        tmp_path,
-        "--no-validate",
-        NGINX_BIN=str(fake_nginx(tmp_path, version)),
-        NGINX_TLS="on",
-        NGINX_TLS_CERT="cert.pem",
-        NGINX_TLS_KEY="key.pem",
-    )
-    assert result.returncode == 0, result.stderr
-
-    site = (tmp_path / "build" / "nginx" / "sites-available" / "keel.conf").read_text()
+    site = render_tls_site_for(tmp_path, version)
     assert expected in site
     assert absent not in site
 
@@ -320,17 +324,7 @@ def test_the_site_uses_only_directives_the_installed_nginx_knows(tmp_path, versi
 def test_the_default_tls_server_answers_every_request_421_with_or_without_handshake_rejection(
     tmp_path, version
 ):
-    result = run_render(
-        tmp_path,
-        "--no-validate",
-        NGINX_BIN=str(fake_nginx(tmp_path, version)),
-        NGINX_TLS="on",
-        NGINX_TLS_CERT="cert.pem",
-        NGINX_TLS_KEY="key.pem",
-    )
-    assert result.returncode == 0, result.stderr
-
-    site = (tmp_path / "build" / "nginx" / "sites-available" / "keel.conf").read_text()
+    site = render_tls_site_for(tmp_path, version)
     servers = [block.split("\n}")[0] for block in site.split("\nserver {")[1:]]
     catch_all = [server for server in servers if "server_name _;" in server]
     default_tls_server = next(server for server in catch_all if " ssl" in server)

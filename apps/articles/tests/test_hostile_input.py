@@ -18,7 +18,7 @@ from apps.articles.models import Article
 from apps.articles.tests.factories import ArticleFactory
 from apps.core.tests.test_health import _redis_cache
 from apps.users.tests.factories import UserFactory
-from tests.helpers import closed_port
+from tests.helpers import api_error, closed_port
 
 pytestmark = pytest.mark.django_db
 
@@ -39,15 +39,6 @@ def _no_error_lines(caplog) -> None:
     assert not [record for record in caplog.records if record.exc_info], "a traceback was logged"
 
 
-def _error(response, status: int) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error", "request_id"}
-    assert body["request_id"] == response["X-Request-ID"]
-    assert body["error"]["message"]
-    return body["error"]
-
-
 @pytest.fixture
 def author_token() -> tuple[str, Article]:
     author = UserFactory.create()
@@ -62,7 +53,7 @@ def author_token() -> tuple[str, Article]:
 def test_a_nul_in_the_session_cookie_is_400_on_every_path(client, caplog_warnings, path):
     response = client.get(path, HTTP_COOKIE=NUL_SESSION_COOKIE)
     if path.startswith("/api/"):
-        assert _error(response, 400)["code"] == "bad_request"
+        assert api_error(response, 400)["code"] == "bad_request"
     else:
         assert response.status_code == 400
         assert response["Content-Type"].startswith("text/html")
@@ -91,7 +82,7 @@ def test_a_nul_in_an_api_path_is_400_and_changes_nothing(author_token, caplog_wa
     client = APIClient(HTTP_AUTHORIZATION=f"Token {token}")
     before = list(Article.objects.values())
     response = getattr(client, method)(f"/api/v1/articles/%00/{suffix}", body, format="json")
-    assert _error(response, 400)["code"] == "bad_request"
+    assert api_error(response, 400)["code"] == "bad_request"
     assert list(Article.objects.values()) == before
     _no_error_lines(caplog_warnings)
 
@@ -106,7 +97,7 @@ def test_a_nul_or_newline_in_a_page_path_is_the_400_page(client, caplog_warnings
 
 def test_a_raw_nul_in_the_authorization_header_is_400(caplog_warnings):
     response = APIClient().get("/api/v1/users/me/", HTTP_AUTHORIZATION="Token abc\x00def")
-    assert _error(response, 400)["code"] == "bad_request"
+    assert api_error(response, 400)["code"] == "bad_request"
     _no_error_lines(caplog_warnings)
 
 
@@ -118,12 +109,12 @@ def test_a_nul_in_the_query_string_is_400_on_the_admin_changelist(client, caplog
 
 
 def test_a_nul_in_an_api_query_string_is_400_in_the_error_shape(client):
-    _error(client.get("/api/v1/articles/?author=%00"), 400)
+    api_error(client.get("/api/v1/articles/?author=%00"), 400)
 
 
 def test_a_tab_or_newline_encoded_in_a_query_value_is_left_to_the_view(client):
     # The view refuses a newline where it cannot be a date, naming the field.
-    assert "published_after" in _error(client.get("/api/v1/articles/?published_after=%0A"), 400)["fields"]
+    assert "published_after" in api_error(client.get("/api/v1/articles/?published_after=%0A"), 400)["fields"]
     assert client.get("/api/v1/articles/autocomplete/?q=a%09b").status_code == 200
 
 
@@ -132,7 +123,7 @@ def test_a_nul_in_a_json_field_is_refused_by_the_serializer_and_stores_nothing(a
     client = APIClient(HTTP_AUTHORIZATION=f"Token {token}")
     count = Article.objects.count()
     response = client.post("/api/v1/articles/", {"title": "a\x00b", "body": "c\x00d"}, format="json")
-    error = _error(response, 400)
+    error = api_error(response, 400)
     assert set(error["fields"]) == {"title", "body"}
     assert "Null characters are not allowed." in error["fields"]["title"]
     assert Article.objects.count() == count
@@ -171,7 +162,7 @@ def test_deeply_nested_json_is_400_parse_error(author_token, caplog_warnings, ur
     client = APIClient(HTTP_AUTHORIZATION=f"Token {token}")
     count = Article.objects.count()
     response = client.post(reverse(url_name), data=DEEP_JSON, content_type="application/json")
-    assert _error(response, 400)["code"] == "parse_error"
+    assert api_error(response, 400)["code"] == "parse_error"
     assert Article.objects.count() == count
     _no_error_lines(caplog_warnings)
 
@@ -214,17 +205,17 @@ def test_readyz_keeps_the_details_for_a_local_unproxied_caller(client, settings)
 
 
 def test_a_missing_article_is_a_404_in_the_error_shape(client):
-    assert _error(client.get("/api/v1/articles/no-such-article/"), 404)["code"] == "not_found"
+    assert api_error(client.get("/api/v1/articles/no-such-article/"), 404)["code"] == "not_found"
 
 
 def test_an_unknown_format_is_a_404_in_the_error_shape(client):
-    _error(client.get("/api/v1/articles/?format=xyz"), 404)
+    api_error(client.get("/api/v1/articles/?format=xyz"), 404)
 
 
 def test_a_multipart_field_over_the_limit_is_413_and_not_an_error_line(client, settings, caplog_warnings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
     response = client.post(reverse("v1:users:login"), {"email": "a" * 4096, "password": "x"})
-    assert _error(response, 413)["code"] == "request_too_large"
+    assert api_error(response, 413)["code"] == "request_too_large"
     _no_error_lines(caplog_warnings)
 
 
@@ -247,7 +238,7 @@ def test_a_throttled_login_says_when_to_retry(monkeypatch):
     client = APIClient()
     for _ in range(2):
         response = client.post(reverse("v1:users:login"), {"email": "a@example.com", "password": "x"})
-    assert _error(response, 429)["code"] == "throttled"
+    assert api_error(response, 429)["code"] == "throttled"
     assert 0 < int(response["Retry-After"]) <= 60
 
 
@@ -258,7 +249,7 @@ def test_a_locked_out_login_says_when_to_retry(settings):
     client = APIClient()
     for _ in range(2):
         response = client.post(reverse("v1:users:login"), {"email": user.email, "password": "wrong"})
-    assert _error(response, 429)["code"] == "locked_out"
+    assert api_error(response, 429)["code"] == "locked_out"
     assert int(response["Retry-After"]) == int(settings.AXES_COOLOFF_TIME.total_seconds())
 
 

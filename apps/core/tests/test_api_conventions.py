@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from apps.users.tests.factories import UserFactory
+from tests.helpers import api_error
 
 pytestmark = pytest.mark.django_db
 
@@ -17,62 +18,53 @@ def client_logged_in() -> APIClient:
     return client
 
 
-def _assert_error_shape(response, status: int) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error", "request_id"}
-    assert body["request_id"] == response["X-Request-ID"]
-    assert body["error"]["message"]
-    return body["error"]
-
-
 def test_malformed_json_is_400_with_the_error_shape():
     response = APIClient().post(reverse("v1:users:login"), data='{"email": ', content_type="application/json")
-    error = _assert_error_shape(response, 400)
+    error = api_error(response, 400)
     assert error["code"] == "parse_error"
     assert "JSON parse error" in error["message"]
 
 
 def test_wrong_types_are_400_naming_the_field(client_logged_in):
     response = client_logged_in.patch(reverse("v1:users:me"), {"first_name": ["a", "list"]}, format="json")
-    error = _assert_error_shape(response, 400)
+    error = api_error(response, 400)
     assert "first_name" in error["fields"]
 
 
 def test_a_json_array_instead_of_an_object_is_400():
     response = APIClient().post(reverse("v1:users:login"), data="[1, 2]", content_type="application/json")
-    error = _assert_error_shape(response, 400)
+    error = api_error(response, 400)
     assert "non_field_errors" in error["fields"]
 
 
 def test_unsupported_media_type_is_415():
     response = APIClient().post(reverse("v1:users:login"), data="email=x", content_type="text/plain")
-    _assert_error_shape(response, 415)
+    api_error(response, 415)
 
 
 def test_an_oversize_body_is_413_before_any_parsing(settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
     body = '{"email": "' + "a" * 2048 + '"}'
     response = APIClient().post(reverse("v1:users:login"), data=body, content_type="application/json")
-    error = _assert_error_shape(response, 413)
+    error = api_error(response, 413)
     assert "1024 bytes" in error["message"]
 
 
 def test_an_unknown_api_path_is_a_json_404(client):
     response = client.get("/api/v1/no-such-thing/")
-    error = _assert_error_shape(response, 404)
+    error = api_error(response, 404)
     assert error["code"] == "not_found"
 
 
 def test_an_unknown_host_is_400(client):
     response = client.get(reverse("v1:users:me"), HTTP_HOST="evil.example.com")
-    error = _assert_error_shape(response, 400)
+    error = api_error(response, 400)
     assert error["code"] == "bad_request"
 
 
 def test_method_not_allowed_is_405(client_logged_in):
     response = client_logged_in.delete(reverse("v1:users:me"))
-    _assert_error_shape(response, 405)
+    api_error(response, 405)
 
 
 def test_login_is_throttled_with_429(monkeypatch):
@@ -84,7 +76,7 @@ def test_login_is_throttled_with_429(monkeypatch):
         for _ in range(4)
     ]
     assert [response.status_code for response in statuses[:3]] == [401, 401, 401]
-    error = _assert_error_shape(statuses[3], 429)
+    error = api_error(statuses[3], 429)
     assert error["code"] == "throttled"
 
 
