@@ -112,11 +112,11 @@ def test_a_notification_lost_to_a_broker_outage_is_sent_by_the_sweep(stack, sett
     client.force_authenticate(article.author)
     with publishing_to(f"redis://127.0.0.1:{closed_port()}/1"):
         response = client.post(reverse("v1:articles:article-publish", kwargs={"slug": article.slug}))
-    # The request succeeded although its tasks could not be queued.
+    # The request succeeded although its tasks could not be queued (the running worker's sweep may
+    # already have found the lost notification: this stack's grace is one second).
     assert response.status_code == 200
     article.refresh_from_db()
     assert article.status == Article.Status.PUBLISHED
-    assert article.author_notified_at is None
     wait_until(
         lambda: Article.objects.filter(pk=article.pk, author_notified_at__isnull=False).exists(),
         timeout=60,
