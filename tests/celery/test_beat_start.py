@@ -11,7 +11,7 @@ from tests.processes import celery, celery_env, wait_until
 KEY_PREFIX = "keel-celery-test"  # celery_env's CACHE_KEY_PREFIX
 HEARTBEAT_KEY = f"{KEY_PREFIX}:1:beat:heartbeat"
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
