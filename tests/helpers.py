@@ -130,7 +130,8 @@ class StatsdListener:
         self.sock.bind(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
         self.lines: list[str] = []
-        self.packets = 0
+        # The metric names of each packet, in the order they came.
+        self.packets: list[set[str]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._receive, daemon=True)
@@ -145,9 +146,10 @@ class StatsdListener:
                 continue
             except OSError:
                 return
+            lines = [line for line in data.decode("ascii").splitlines() if line]
             with self._lock:
-                self.packets += 1
-                self.lines.extend(line for line in data.decode("ascii").splitlines() if line)
+                self.packets.append({line.partition(":")[0] for line in lines})
+                self.lines.extend(lines)
 
     def metrics(self) -> list[tuple[str, str, str]]:
         """(name, value, type) of every metric received so far, e.g. ("keel.request.db.time", "1.2", "ms")."""
@@ -173,7 +175,7 @@ class StatsdListener:
     def clear(self) -> None:
         with self._lock:
             self.lines.clear()
-            self.packets = 0
+            self.packets.clear()
 
     def close(self) -> None:
         self._stop.set()
