@@ -19,7 +19,8 @@ KEY_PREFIX = "keel-celery-test"  # celery_env's CACHE_KEY_PREFIX
 HEARTBEAT_KEY = f"{KEY_PREFIX}:1:beat:heartbeat"  # how django-redis names the cache key
 
 # All marked alike: pytest-django runs database tests first, and the last test here stops beat.
-pytestmark = pytest.mark.django_db
+# Transactional: on SQLite an open test transaction holds the write lock beat needs to save its runs.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(scope="module")
