@@ -44,9 +44,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def _runs_once_on_postgresql(item: pytest.Item) -> bool:
-    """Fault tests and the production stack's tests: their subject is not the suite's database (the
-    stack always runs on PostgreSQL), so a run on SQLite or MariaDB would only repeat them slowly."""
-    return item.get_closest_marker("faults") is not None or item.nodeid.startswith("tests/stack/")
+    """Fault tests, the production stack's tests and the browser's: their subject is not the suite's
+    database (the stack always runs on PostgreSQL), so a run on SQLite or MariaDB would only repeat
+    them slowly."""
+    return item.get_closest_marker("faults") is not None or item.nodeid.startswith(
+        ("tests/stack/", "tests/browser/")
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -66,7 +69,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     count = config.stash.get(_deselected_once, 0)
     if count:
         terminalreporter.write_line(
-            f"{count} fault and stack tests deselected: they run once, in the PostgreSQL run (make test)."
+            f"{count} fault, stack and browser tests deselected: they run once, "
+            "in the PostgreSQL run (make test)."
         )
 
 

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
 
 from apps.articles import selectors
+from apps.articles.autocomplete import QUERY_MAX_LENGTH
 from apps.articles.models import Article
 
 PAGE_SIZE = 20
@@ -15,8 +16,21 @@ RECENTLY_VIEWED_LIMIT = 5
 
 @require_safe
 def article_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.article_list_published(), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "articles/article_list.html", {"page": page})
+    """The published articles, newest first; `?q=` keeps those whose title contains it.
+
+    The search box suggests titles from the autocomplete API as one types; without JavaScript
+    the same box submits here as a plain GET.
+    """
+    query = request.GET.get("q", "").strip()[:QUERY_MAX_LENGTH]
+    articles = selectors.article_list_published()
+    if query:
+        articles = articles.filter(title__icontains=query)
+    page_obj = Paginator(articles, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "articles/article_list.html",
+        {"page_obj": page_obj, "paginator": page_obj.paginator, "query": query},
+    )
 
 
 def _remember_viewed(request: HttpRequest, article: Article) -> list[int]:

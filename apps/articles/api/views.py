@@ -8,7 +8,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -49,6 +49,42 @@ def _user(request: Request) -> User | None:
     return request.user if isinstance(request.user, User) else None
 
 
+@extend_schema_view(
+    list=extend_schema(summary="List published articles", description="Newest first; public, cached."),
+    retrieve=extend_schema(
+        summary="Read an article", description="A published article, or the caller's own draft."
+    ),
+    create=extend_schema(
+        summary="Write a draft",
+        description="The caller is the author. The slug comes from the title unless given.",
+        examples=[
+            OpenApiExample(
+                "A draft",
+                value={"title": "Deploying on a Friday", "body": "Why we no longer fear it."},
+                request_only=True,
+            )
+        ],
+    ),
+    partial_update=extend_schema(
+        summary="Edit an article",
+        description="Only its author; send only the fields that change.",
+        examples=[OpenApiExample("A new title", value={"title": "Deploying on any day"}, request_only=True)],
+    ),
+    destroy=extend_schema(summary="Delete an article", description="Only its author."),
+    publish=extend_schema(summary="Publish now", description="Only its author; visible to everyone at once."),
+    unpublish=extend_schema(summary="Unpublish", description="Only its author; back to a draft."),
+    schedule=extend_schema(
+        summary="Publish later",
+        description="Only its author; beat publishes it when the time comes.",
+        examples=[
+            OpenApiExample("Next Monday", value={"publish_at": "2030-01-07T09:00:00Z"}, request_only=True)
+        ],
+    ),
+    mine=extend_schema(summary="List my articles", description="The caller's drafts and published articles."),
+    autocomplete=extend_schema(
+        summary="Suggest titles", description="Up to ten published titles starting with `q`, any case."
+    ),
+)
 class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Article]):
     serializer_class = ArticleSerializer
     pagination_class = ArticleListPagination

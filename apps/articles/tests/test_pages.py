@@ -38,3 +38,30 @@ def test_the_detail_page_shows_the_last_viewed_articles_from_the_session(client)
 
 def test_a_draft_has_no_page(client):
     assert client.get(ArticleFactory().get_absolute_url()).status_code == 404
+
+
+def test_the_list_search_without_javascript_keeps_the_titles_that_contain_the_words(client):
+    ArticleFactory(published=True, title="Deploying on a Friday")
+    ArticleFactory(published=True, title="Caching with nginx")
+    content = client.get(reverse("articles:list"), {"q": "friday"}).content.decode()
+    assert "Deploying on a Friday" in content
+    assert "Caching with nginx" not in content
+    assert "1 result for" in content
+
+
+def test_an_author_without_a_name_is_shown_by_number_not_as_a_blank(client):
+    article = ArticleFactory(published=True, author__first_name="", author__last_name="")
+    named = ArticleFactory(published=True, author__first_name="Ada", author__last_name="Lovelace")
+    list_page = client.get(reverse("articles:list")).content.decode()
+    assert f"Author {article.author.pk}" in list_page
+    assert "Ada Lovelace" in list_page
+    assert article.author.email not in list_page
+    assert f"Author {article.author.pk}" in client.get(article.get_absolute_url()).content.decode()
+    assert "Ada Lovelace" in client.get(named.get_absolute_url()).content.decode()
+
+
+def test_the_list_says_which_page_of_how_many_and_keeps_the_search_in_its_links(client):
+    ArticleFactory.create_batch(21, published=True, title="Release notes")
+    content = client.get(reverse("articles:list"), {"q": "release", "page": 2}).content.decode()
+    assert "Page 2 of 2" in content
+    assert 'href="?q=release&amp;page=1"' in content

@@ -1,9 +1,12 @@
 """The OpenAPI schema's error responses: the one error shape (apps/core/api/errors.py) as a
-component, attached to every operation with the statuses it can answer, so no view lists them."""
+component, attached to every operation with the statuses it can answer, so no view lists them.
+Operations are grouped by resource: the first segment of the path after the version."""
 
+import re
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import permissions, serializers
 from rest_framework.authentication import SessionAuthentication
 
@@ -29,9 +32,39 @@ class ErrorDetailSerializer(serializers.Serializer[dict[str, Any]]):
     )
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A refused body",
+            value={
+                "error": {
+                    "code": "invalid",
+                    "message": "The request has invalid fields.",
+                    "fields": {"title": ["This field is required."]},
+                },
+                "request_id": "3f2c9f0e8a5b4d7c9e1f2a3b4c5d6e7f",
+            },
+            response_only=True,
+        ),
+        OpenApiExample(
+            "Throttled",
+            value={
+                "error": {
+                    "code": "throttled",
+                    "message": "Request was throttled. Expected available in 12 seconds.",
+                },
+                "request_id": "3f2c9f0e8a5b4d7c9e1f2a3b4c5d6e7f",
+            },
+            response_only=True,
+        ),
+    ]
+)
 class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
     error = ErrorDetailSerializer()
     request_id = serializers.CharField(help_text="The X-Request-ID of the response, for a report to quote.")
+
+
+_RESOURCE = re.compile(r"^/api/v[0-9]+/([^/{]+)/")
 
 
 def _safe(method: str) -> bool:
@@ -43,6 +76,12 @@ class ErrorResponsesAutoSchema(AutoSchema):
 
     A status a view declares itself (`@extend_schema(responses=...)`) is kept as it wrote it.
     """
+
+    def get_tags(self) -> list[str]:
+        # /api/v1/articles/{slug}/publish/ is under "articles": one group per resource, not per
+        # version. A view's own @extend_schema(tags=...) still wins.
+        resource = _RESOURCE.match(self.path)
+        return [resource.group(1)] if resource else super().get_tags()
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         operation = super().get_operation(*args, **kwargs)

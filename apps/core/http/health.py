@@ -34,6 +34,8 @@ class CheckResult:
     detail: str
     # An advisory check is reported but does not make the instance unready.
     required: bool = True
+    # How long the check took to answer; None when it did not answer in time.
+    seconds: float | None = None
 
 
 def check_database() -> str:
@@ -105,11 +107,20 @@ CHECKS: dict[str, Callable[[], str]] = {
 ADVISORY_CHECKS = frozenset({"beat", "broker_durability"})
 
 
+def _timed(check: Callable[[], str]) -> tuple[str, float, Exception | None]:
+    started = time.monotonic()
+    try:
+        detail = check()
+    except Exception as error:
+        return "", time.monotonic() - started, error
+    return detail, time.monotonic() - started, None
+
+
 def run_checks(timeout: float | None = None) -> list[CheckResult]:
     """Run every check concurrently; a check still running at `timeout` counts as failed."""
     timeout = settings.HEALTH_CHECK_TIMEOUT if timeout is None else timeout
     started = time.monotonic()
-    futures = {name: _executor.submit(check) for name, check in CHECKS.items()}
+    futures = {name: _executor.submit(_timed, check) for name, check in CHECKS.items()}
     wait(futures.values(), timeout=timeout)
     results = []
     for name, future in futures.items():
@@ -117,11 +128,13 @@ def run_checks(timeout: float | None = None) -> list[CheckResult]:
         if not future.done():
             results.append(CheckResult(name, False, f"no answer within {timeout:g}s", required))
             continue
-        error = future.exception()
+        detail, seconds, error = future.result()
         if error is None:
-            results.append(CheckResult(name, True, future.result(), required))
+            results.append(CheckResult(name, True, detail, required, seconds))
         else:
-            results.append(CheckResult(name, False, f"{type(error).__name__}: {error}"[:200], required))
+            results.append(
+                CheckResult(name, False, f"{type(error).__name__}: {error}"[:200], required, seconds)
+            )
     failed = [f"{result.name} ({result.detail})" for result in results if not result.ok]
     if failed:
         # The details (hosts, ports, errors) are for the operator: /readyz shows the public only names.

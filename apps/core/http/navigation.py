@@ -7,6 +7,7 @@ AppConfig, so no shared template names an app that a fork may drop.
 from functools import cache
 
 from django.apps import apps
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -23,5 +24,9 @@ def menu_entries() -> tuple[tuple[str, str], ...]:
 
 
 def menu(request: HttpRequest) -> dict[str, object]:
-    """Template context processor: `menu` is a list of (label, url)."""
-    return {"menu": menu_entries()}
+    """Template context processor: `menu` is a list of (label, url); `site_name` the project's name."""
+    return {"menu": menu_entries(), "site_name": site_name()}
+
+
+def site_name() -> str:
+    return settings.PROJECT_SLUG.replace("-", " ").replace("_", " ").title()

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
 from django.views import csrf, defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -15,6 +16,7 @@ from apps.core.api.errors import error_response
 from apps.core.http.health import run_checks
 from apps.core.http.middleware import is_local_unproxied
 from apps.core.http.outages import database_failure, outage_response
+from apps.core.http.status import stack_status
 
 API_PATH_PREFIX = "/api/"
 logger = logging.getLogger(__name__)
@@ -22,7 +24,16 @@ logger = logging.getLogger(__name__)
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/home.html")
+    """The stack's live status in development, and to staff; everyone else sees the welcome.
+
+    The status names versions and hosts' answers, which are for the people who run the site.
+    """
+    if not (settings.DEBUG or request.user.is_staff):
+        return render(request, "core/home.html")
+    response = render(request, "core/home.html", {"status": stack_status(request)})
+    # Live by definition, and for one user: no cache (nginx's or the browser's) may keep it.
+    add_never_cache_headers(response)
+    return response
 
 
 @never_cache
@@ -134,7 +145,7 @@ def locked_out(
     if _is_api(request):
         response = error_response(429, "locked_out", message)
     else:
-        response = HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
+        response = render(request, "429.html", {"message": message}, status=429)
     # The whole cool-off: the lockout may end sooner, never later.
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     return response

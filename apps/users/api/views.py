@@ -6,7 +6,7 @@ from django.middleware.csrf import get_token
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, permissions, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
@@ -46,6 +46,13 @@ def _authenticated_user(request: Request) -> User:
     return user
 
 
+_LOGIN_EXAMPLE = OpenApiExample(
+    "Credentials",
+    value={"email": "ada@example.com", "password": "correct horse battery staple"},
+    request_only=True,
+)
+
+
 class LoginThrottledView(APIView):
     # A refused login is 401 only if the view's first authentication class names a scheme for the
     # WWW-Authenticate header (DRF: "Unauthorized and Forbidden responses"); the token's does. It
@@ -66,7 +73,9 @@ class SessionLoginView(LoginThrottledView):
     """
 
     @extend_schema(
+        summary="Sign in with a session cookie",
         request=LoginSerializer,
+        examples=[_LOGIN_EXAMPLE],
         responses={
             200: UserSerializer,
             403: OpenApiResponse(
@@ -92,7 +101,7 @@ class CsrfTokenView(APIView):
     authentication_classes: list[Any] = []
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(responses={200: CsrfTokenSerializer})
+    @extend_schema(summary="Get a CSRF token", responses={200: CsrfTokenSerializer})
     def get(self, request: Request) -> Response:
         return Response({"csrf_token": get_token(request._request)})
 
@@ -100,7 +109,7 @@ class CsrfTokenView(APIView):
 class SessionLogoutView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(summary="Sign out of the session", request=None, responses={204: None})
     def post(self, request: Request) -> Response:
         services.user_session_logout(request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -109,7 +118,12 @@ class SessionLogoutView(APIView):
 class TokenObtainView(LoginThrottledView):
     """A token for a client that is not a browser. No cookie is set, so no CSRF check is needed."""
 
-    @extend_schema(request=LoginSerializer, responses={200: TokenSerializer})
+    @extend_schema(
+        summary="Get an API token",
+        request=LoginSerializer,
+        examples=[_LOGIN_EXAMPLE],
+        responses={200: TokenSerializer},
+    )
     def post(self, request: Request) -> Response:
         user = _authenticated_user(request)
         return Response({"token": services.user_token_issue(user=user)})
@@ -118,12 +132,20 @@ class TokenObtainView(LoginThrottledView):
 class TokenRevokeView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(summary="Revoke my API token", request=None, responses={204: None})
     def post(self, request: Request) -> Response:
         services.user_token_revoke(user=_request_user(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema_view(
+    get=extend_schema(summary="Read my account"),
+    put=extend_schema(summary="Replace my account's details"),
+    patch=extend_schema(
+        summary="Edit my account's details",
+        examples=[OpenApiExample("A new name", value={"first_name": "Ada"}, request_only=True)],
+    ),
+)
 class MeView(generics.RetrieveUpdateAPIView[User]):
     serializer_class = UserSerializer
     permission_classes = [permissions.IsAuthenticated]

@@ -1,0 +1,73 @@
+"""The home page: the stack's live status in development and for staff, a welcome for everyone else."""
+
+import re
+
+import pytest
+from django.test import RequestFactory
+from django.urls import reverse
+
+from apps.core.http.views import locked_out
+from apps.users.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+BATTERIES = ["database", "cache", "broker", "workers", "beat", "broker durability", "front"]
+
+
+def _batteries(content: str) -> dict[str, str]:
+    """Each battery on the page, with the state its card shows."""
+    cards = re.findall(r'<li class="battery (\w+)" data-battery="([^"]+)"', content)
+    return {name: state for state, name in cards}
+
+
+def test_a_visitor_in_production_sees_the_welcome_and_no_status(client):
+    response = client.get(reverse("home"))
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert _batteries(content) == {}
+    assert "Welcome to Keel" in content
+    assert "no-store" not in response.get("Cache-Control", "")
+
+
+def test_staff_in_production_see_every_battery_and_the_page_is_never_cached(client):
+    client.force_login(UserFactory(is_staff=True))
+    response = client.get(reverse("home"))
+    batteries = _batteries(response.content.decode())
+    assert list(batteries) == BATTERIES
+    # The suite's real PostgreSQL (or SQLite, MariaDB) and Redis answer; tasks run eagerly here.
+    assert batteries["database"] == "ok"
+    assert batteries["cache"] == "ok"
+    assert batteries["workers"] == "off"
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_in_development_anyone_sees_the_status(client, settings):
+    settings.DEBUG = True
+    response = client.get(reverse("home"))
+    assert list(_batteries(response.content.decode())) == BATTERIES
+
+
+def test_the_status_names_the_database_engine_and_the_versions(client, settings):
+    from django.db import connection
+
+    settings.DEBUG = True
+    content = client.get(reverse("home")).content.decode()
+    assert f"<dd>{connection.display_name}</dd>" in content
+    assert "<dt>django</dt>" in content
+
+
+def test_a_missing_page_is_the_site_styled_404(client):
+    response = client.get("/no/such/page/")
+    content = response.content.decode()
+    assert response.status_code == 404
+    assert "<h1>Page not found</h1>" in content
+    assert "core/site.css" in content
+
+
+def test_a_browser_locked_out_of_its_login_gets_the_styled_429_with_retry_after(settings):
+    request = RequestFactory().post("/accounts/login/")
+    request.user = UserFactory.build()
+    response = locked_out(request)
+    assert response.status_code == 429
+    assert "<h1>Too many attempts</h1>" in response.content.decode()
+    assert int(response["Retry-After"]) == int(settings.AXES_COOLOFF_TIME.total_seconds())

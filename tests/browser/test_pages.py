@@ -1,0 +1,174 @@
+"""The site's pages in a real browser: what a new user sees first, held to the CSP and to axe-core."""
+
+from collections.abc import Iterator
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import Page, expect
+
+from apps.articles import autocomplete, services
+from apps.articles.tests.factories import ArticleFactory
+from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.browser.checks import accessibility_violations, screenshot
+from tests.processes import celery, celery_env, publishing_to, redis_server
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+BATTERIES = ["database", "cache", "broker", "workers", "beat", "broker durability", "front"]
+
+
+def sign_in_to_admin(page: Page, email: str) -> None:
+    page.goto(reverse("admin:login"))
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#site-name")).to_contain_text("Keel administration")
+
+
+@pytest.fixture
+def staff(page: Page) -> Page:
+    user = UserFactory(is_staff=True, is_superuser=True)
+    sign_in_to_admin(page, user.email)
+    return page
+
+
+def test_the_status_page_shows_every_battery_to_staff(staff: Page):
+    staff.goto("/")
+    expect(staff.get_by_role("heading", level=1)).to_have_text("Stack status")
+    for name in BATTERIES:
+        expect(staff.locator(f'[data-battery="{name}"]')).to_be_visible()
+    # The suite's real database and Redis answer, with their timings.
+    expect(staff.locator('[data-battery="database"] .state')).to_have_text("answers")
+    expect(staff.locator('[data-battery="cache"] .state')).to_have_text("answers")
+    expect(staff.locator('[data-battery="database"]')).to_contain_text(" ms")
+    assert accessibility_violations(staff) == []
+    screenshot(staff, "home-status")
+
+
+@pytest.fixture
+def private_redis() -> Iterator[int]:
+    with redis_server() as port:
+        yield port
+
+
+def test_the_status_page_names_the_worker_that_answered_its_ping(
+    staff: Page, settings, private_redis, tmp_path
+):
+    from django.db import connection
+
+    broker_url = f"redis://127.0.0.1:{private_redis}/1"
+    env = celery_env(database=dict(connection.settings_dict), redis_port=private_redis)
+    with celery("worker", env, tmp_path, "--concurrency=1") as worker, publishing_to(broker_url):
+        settings.CELERY_BROKER_URL = broker_url
+        settings.CELERY_TASK_ALWAYS_EAGER = False
+        staff.goto("/")
+        workers = staff.locator('[data-battery="workers"]')
+        expect(workers.locator(".state")).to_have_text("answers")
+        expect(workers).to_contain_text("1 answered a ping within")
+        expect(staff.locator('[data-battery="broker"] .state')).to_have_text("answers")
+        expect(staff.locator('[data-battery="broker"]')).to_contain_text("waiting")
+        screenshot(staff, "home-status-with-worker")
+        assert worker.process.poll() is None
+
+
+def test_typing_in_the_search_suggests_titles_from_redis_and_a_suggestion_opens_its_article(page: Page):
+    author = UserFactory(first_name="Grace", last_name="Hopper")
+    wanted = ArticleFactory(published=True, title="Deploying on a Friday", author=author)
+    ArticleFactory(published=True, title="Debugging the broker")
+    ArticleFactory(published=True, title="Caching with nginx")
+    autocomplete.rebuild_from_database()
+
+    page.goto(reverse("articles:list"))
+    with page.expect_response(lambda response: "/autocomplete/" in response.url) as answer:
+        page.get_by_role("searchbox", name="Search titles").press_sequentially("dep", delay=40)
+    assert answer.value.json()["served_from"] == "redis"
+    suggestion = page.locator("#article-suggestions").get_by_role("link", name="Deploying on a Friday")
+    expect(suggestion).to_be_visible()
+    expect(page.locator("#article-suggestions a")).to_have_count(1)
+    assert accessibility_violations(page) == []
+    screenshot(page, "articles-search", full_page=False)
+
+    suggestion.click()
+    expect(page).to_have_url(f"{page.url.split('/articles/')[0]}{wanted.get_absolute_url()}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Deploying on a Friday")
+    expect(page.locator("article .meta")).to_contain_text("Grace Hopper")
+    assert accessibility_violations(page) == []
+
+
+def test_without_javascript_the_search_box_is_a_plain_search_of_the_list(browser, live_server):
+    ArticleFactory(published=True, title="Deploying on a Friday")
+    ArticleFactory(published=True, title="Caching with nginx")
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(reverse("articles:list"))
+        page.get_by_role("searchbox", name="Search titles").fill("friday")
+        page.get_by_role("button", name="Search").click()
+        expect(page.locator(".article-list")).to_contain_text("Deploying on a Friday")
+        expect(page.locator(".article-list")).not_to_contain_text("Caching with nginx")
+    finally:
+        context.close()
+
+
+def test_an_article_published_in_the_admin_appears_on_the_list(staff: Page):
+    draft = ArticleFactory(title="Published from the admin")
+    ArticleFactory.create_batch(3, published=True)
+    staff.goto(reverse("admin:articles_article_changelist"))
+    expect(staff.locator("#result_list")).to_contain_text("Published from the admin")
+    screenshot(staff, "admin-changelist")
+    staff.locator(f'input[name="_selected_action"][value="{draft.pk}"]').check()
+    staff.get_by_role("combobox", name="Action").select_option("publish")
+    staff.get_by_role("button", name="Go").click()
+    expect(staff.locator(".messagelist")).to_be_visible()
+
+    staff.goto(reverse("articles:list"))
+    expect(staff.locator(".article-list")).to_contain_text("Published from the admin")
+    expect(staff.locator(".article-list li")).to_have_count(4)
+    assert accessibility_violations(staff) == []
+    screenshot(staff, "articles-list")
+
+
+def test_the_api_docs_render_their_operations_grouped_by_resource(page: Page):
+    page.goto(reverse("api-docs"))
+    expect(page.locator(".opblock").first).to_be_visible(timeout=30_000)
+    for tag in ("articles", "auth", "users"):
+        expect(page.locator(f'.opblock-tag[data-tag="{tag}"]')).to_be_visible()
+    expect(page.locator(".opblock-summary-description", has_text="List published articles")).to_be_visible()
+    assert page.locator(".opblock").count() >= 15
+    screenshot(page, "api-docs")
+
+
+def test_the_missing_page_is_styled_and_accessible_on_a_phone(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740})
+    try:
+        page = context.new_page()
+        response = page.goto("/no/such/page/")
+        assert response is not None
+        assert response.status == 404
+        expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+        # Nothing wider than the phone's screen.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        assert accessibility_violations(page) == []
+        screenshot(page, "404-phone")
+    finally:
+        context.close()
+
+
+def test_the_article_list_reads_on_a_phone(browser, live_server):
+    ArticleFactory.create_batch(3, published=True)
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740})
+    try:
+        page = context.new_page()
+        page.goto(reverse("articles:list"))
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        assert accessibility_violations(page) == []
+    finally:
+        context.close()
+
+
+def test_an_article_published_through_the_service_is_found_by_the_search(page: Page):
+    article = services.article_create(author=UserFactory(), title="Zebra crossings")
+    services.article_publish(article=article)
+    page.goto(reverse("articles:list"))
+    page.get_by_role("searchbox", name="Search titles").press_sequentially("zeb", delay=40)
+    expect(page.locator("#article-suggestions").get_by_role("link", name="Zebra crossings")).to_be_visible()
