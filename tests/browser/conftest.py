@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -42,13 +42,28 @@ class CspViolations(list[str]):
 
 
 @pytest.fixture
-def page(browser: Browser, live_server: Any) -> Iterator[Page]:
-    """A fresh browser context on the live server; fails the test if the page broke the CSP."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
+def open_page(browser: Browser, live_server: Any) -> Iterator[Callable[..., Page]]:
+    """Opens pages on the live server, each in a fresh browser context (Playwright's options:
+    `viewport`, `java_script_enabled`...); fails the test if any of them broke the CSP."""
+    contexts: list[BrowserContext] = []
     violations = CspViolations()
-    page.on("console", violations.record)
-    yield page
-    context.close()
-    assert not violations, f"the page broke its Content-Security-Policy: {violations}"
+
+    def open_page(**options: Any) -> Page:
+        context = browser.new_context(
+            base_url=live_server.url, **{"viewport": {"width": 1280, "height": 800}, **options}
+        )
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("console", violations.record)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not violations, f"a page broke its Content-Security-Policy: {violations}"
+
+
+@pytest.fixture
+def page(open_page: Callable[..., Page]) -> Page:
+    return open_page()

@@ -1,6 +1,8 @@
 """The site's pages in a real browser: what a new user sees first, held to the CSP and to axe-core."""
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -95,19 +97,15 @@ def test_typing_in_the_search_suggests_titles_from_redis_and_a_suggestion_opens_
     assert accessibility_violations(page) == []
 
 
-def test_without_javascript_the_search_box_is_a_plain_search_of_the_list(browser, live_server):
+def test_without_javascript_the_search_box_is_a_plain_search_of_the_list(open_page):
     ArticleFactory(published=True, title="Deploying on a Friday")
     ArticleFactory(published=True, title="Caching with nginx")
-    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
-    try:
-        page = context.new_page()
-        page.goto(reverse("articles:list"))
-        page.get_by_role("searchbox", name="Search titles").fill("friday")
-        page.get_by_role("button", name="Search").click()
-        expect(page.locator(".article-list")).to_contain_text("Deploying on a Friday")
-        expect(page.locator(".article-list")).not_to_contain_text("Caching with nginx")
-    finally:
-        context.close()
+    page = open_page(java_script_enabled=False)
+    page.goto(reverse("articles:list"))
+    page.get_by_role("searchbox", name="Search titles").fill("friday")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator(".article-list")).to_contain_text("Deploying on a Friday")
+    expect(page.locator(".article-list")).not_to_contain_text("Caching with nginx")
 
 
 def test_an_article_published_in_the_admin_appears_on_the_list(staff: Page):
@@ -138,32 +136,29 @@ def test_the_api_docs_render_their_operations_grouped_by_resource(page: Page):
     screenshot(page, "api-docs")
 
 
-def test_the_missing_page_is_styled_and_accessible_on_a_phone(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740})
-    try:
-        page = context.new_page()
-        response = page.goto("/no/such/page/")
-        assert response is not None
-        assert response.status == 404
-        expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
-        # Nothing wider than the phone's screen.
-        assert page.evaluate("document.documentElement.scrollWidth") <= 375
-        assert accessibility_violations(page) == []
-        screenshot(page, "404-phone")
-    finally:
-        context.close()
+PHONE = {"width": 375, "height": 740}
 
 
-def test_the_article_list_reads_on_a_phone(browser, live_server):
-    ArticleFactory.create_batch(3, published=True)
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740})
-    try:
-        page = context.new_page()
-        page.goto(reverse("articles:list"))
-        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+def test_the_missing_page_is_styled_and_accessible_on_a_phone(open_page):
+    page = open_page(viewport=PHONE)
+    response = page.goto("/no/such/page/")
+    assert response is not None
+    assert response.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    # Nothing wider than the phone's screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert accessibility_violations(page) == []
+    screenshot(page, "404-phone")
+
+
+def test_the_article_list_and_an_article_read_on_a_phone(open_page):
+    article = ArticleFactory(published=True, title="A title long enough to need a second line on a phone")
+    page = open_page(viewport=PHONE)
+    for path in (reverse("articles:list"), article.get_absolute_url()):
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         assert accessibility_violations(page) == []
-    finally:
-        context.close()
+    screenshot(page, "article-phone")
 
 
 def test_an_article_published_through_the_service_is_found_by_the_search(page: Page):
@@ -172,3 +167,35 @@ def test_an_article_published_through_the_service_is_found_by_the_search(page: P
     page.goto(reverse("articles:list"))
     page.get_by_role("searchbox", name="Search titles").press_sequentially("zeb", delay=40)
     expect(page.locator("#article-suggestions").get_by_role("link", name="Zebra crossings")).to_be_visible()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+STATIC_ERRORS = ROOT / "apps" / "core" / "static" / "errors"
+
+
+def nginx_file_policy() -> str:
+    """The Content-Security-Policy nginx gives static files, read from its snippet."""
+    (snippet,) = (ROOT / "deploy" / "nginx").rglob("file-csp.conf*")
+    policy = re.search(r'Content-Security-Policy "([^"]+)"', snippet.read_text())
+    assert policy is not None
+    return policy.group(1)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_the_error_pages_nginx_serves_are_styled_under_its_policy_for_files(page: Page, status: int):
+    """nginx answers these when Django cannot; they must render under the policy it gives files."""
+    policy = nginx_file_policy()
+    body = (STATIC_ERRORS / f"{status}.html").read_text()
+    page.route(
+        "**/nginx-error",
+        lambda route: route.fulfill(
+            status=status,
+            body=body,
+            headers={"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": policy},
+        ),
+    )
+    page.goto("/nginx-error")
+    # The inline style applied: the status code is in the brand's heavy type.
+    assert page.locator(".code").evaluate("element => getComputedStyle(element).fontWeight") == "800"
+    assert accessibility_violations(page) == []
+    screenshot(page, f"nginx-{status}")

@@ -5,6 +5,7 @@ import re
 import pytest
 from django.test import RequestFactory
 from django.urls import reverse
+from django.views import defaults
 
 from apps.core.http.views import locked_out
 from apps.users.tests.factories import UserFactory
@@ -71,3 +72,11 @@ def test_a_browser_locked_out_of_its_login_gets_the_styled_429_with_retry_after(
     assert response.status_code == 429
     assert "<h1>Too many attempts</h1>" in response.content.decode()
     assert int(response["Retry-After"]) == int(settings.AXES_COOLOFF_TIME.total_seconds())
+
+
+def test_a_server_error_page_is_styled_and_needs_no_context():
+    response = defaults.server_error(RequestFactory().get("/"))
+    content = response.content.decode()
+    assert response.status_code == 500
+    assert "<h1>Something went wrong</h1>" in content
+    assert "core/site.css" in content
