@@ -28,7 +28,9 @@ PACKAGES = ("django", "djangorestframework", "celery", "kombu", "psycopg", "redi
 @dataclass
 class Battery:
     name: str
-    state: str  # "ok", "down", "off" (not configured here) or "info"
+    # "ok"; "down"; "warn" (an advisory check failed: the site still serves); "off" (not used
+    # here, tasks run eagerly); "info" (nothing to check)
+    state: str
     summary: str
     seconds: float | None = None
     facts: list[tuple[str, str]] = field(default_factory=list)
@@ -43,7 +45,7 @@ def _state(result: CheckResult | None) -> str:
         return "off"
     if result.ok:
         return "off" if "(eager" in result.detail else "ok"
-    return "down"
+    return "down" if result.required else "warn"
 
 
 def _checked(name: str, result: CheckResult | None, facts: list[tuple[str, str]]) -> Battery:

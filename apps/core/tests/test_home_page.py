@@ -80,3 +80,17 @@ def test_a_server_error_page_is_styled_and_needs_no_context():
     assert response.status_code == 500
     assert "<h1>Something went wrong</h1>" in content
     assert "core/site.css" in content
+
+
+def test_an_advisory_check_that_fails_is_a_warning_and_a_required_one_is_down(client, settings, monkeypatch):
+    from apps.core.http import health
+
+    def failing() -> str:
+        raise RuntimeError("refused")
+
+    monkeypatch.setitem(health.CHECKS, "beat", failing)
+    monkeypatch.setitem(health.CHECKS, "cache", failing)
+    settings.DEBUG = True
+    batteries = _batteries(client.get(reverse("home")).content.decode())
+    assert batteries["beat"] == "warn"
+    assert batteries["cache"] == "down"
