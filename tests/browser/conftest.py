@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+# A machine busy with the rest of the suite can take seconds to answer; what is awaited does come.
+TIMEOUT_MS = 15_000
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +55,7 @@ def open_page(browser: Browser, live_server: Any) -> Iterator[Callable[..., Page
         context = browser.new_context(
             base_url=live_server.url, **{"viewport": {"width": 1280, "height": 800}, **options}
         )
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
         page.on("console", violations.record)

@@ -60,29 +60,28 @@ def test_with_a_worker_and_beat_running_every_battery_answers(staff: Page, setti
     from apps.core.tasks.periodic import beat_heartbeat_age
 
     env = celery_env(database=dict(connection.settings_dict), redis_port=private_redis)
-    # The web process shares the worker's and beat's broker and cache, where beat's heartbeat lands.
-    settings.CELERY_BROKER_URL = env["CELERY_BROKER_URL"]
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CACHES = {
-        "default": {
-            **settings.CACHES["default"],
-            "LOCATION": f"redis://127.0.0.1:{private_redis}/0",
-            "KEY_PREFIX": env["CACHE_KEY_PREFIX"],
+    # Celery's app reads Django's settings live: publishing_to must save the suite's own values
+    # (eager tasks) before they change here, or it would restore the changed ones.
+    with publishing_to(env["CELERY_BROKER_URL"]):
+        # The web process shares the worker's and beat's broker and cache, where beat's heartbeat lands.
+        settings.CELERY_BROKER_URL = env["CELERY_BROKER_URL"]
+        settings.CELERY_TASK_ALWAYS_EAGER = False
+        settings.CACHES = {
+            "default": {
+                **settings.CACHES["default"],
+                "LOCATION": f"redis://127.0.0.1:{private_redis}/0",
+                "KEY_PREFIX": env["CACHE_KEY_PREFIX"],
+            }
         }
-    }
-    with (
-        publishing_to(env["CELERY_BROKER_URL"]),
-        celery("worker", env, tmp_path, "--concurrency=1"),
-        celery("beat", env, tmp_path),
-    ):
-        wait_until(lambda: beat_heartbeat_age() is not None, timeout=60, what="beat's first heartbeat")
-        staff.goto("/")
-        for name in BATTERIES[:-1]:
-            expect(staff.locator(f'[data-battery="{name}"] .state')).to_have_text("answers")
-        expect(staff.locator('[data-battery="workers"]')).to_contain_text("1 answered a ping within")
-        expect(staff.locator('[data-battery="broker"]')).to_contain_text("waiting")
-        expect(staff.locator(".status-banner")).to_contain_text("Ready")
-        screenshot(staff, "home-status-all-running")
+        with celery("worker", env, tmp_path, "--concurrency=1"), celery("beat", env, tmp_path):
+            wait_until(lambda: beat_heartbeat_age() is not None, timeout=60, what="beat's first heartbeat")
+            staff.goto("/")
+            for name in BATTERIES[:-1]:
+                expect(staff.locator(f'[data-battery="{name}"] .state')).to_have_text("answers")
+            expect(staff.locator('[data-battery="workers"]')).to_contain_text("1 answered a ping within")
+            expect(staff.locator('[data-battery="broker"]')).to_contain_text("waiting")
+            expect(staff.locator(".status-banner")).to_contain_text("Ready")
+            screenshot(staff, "home-status-all-running")
 
 
 def test_typing_in_the_search_suggests_titles_from_redis_and_a_suggestion_opens_its_article(page: Page):

@@ -79,7 +79,7 @@ def test_a_server_error_page_is_styled_and_needs_no_context():
     content = response.content.decode()
     assert response.status_code == 500
     assert "<h1>Something went wrong</h1>" in content
-    assert "core/site.css" in content
+    assert "<style>" in content
 
 
 def test_an_advisory_check_that_fails_is_a_warning_and_a_required_one_is_down(client, settings, monkeypatch):
@@ -94,3 +94,11 @@ def test_an_advisory_check_that_fails_is_a_warning_and_a_required_one_is_down(cl
     batteries = _batteries(client.get(reverse("home")).content.decode())
     assert batteries["beat"] == "warn"
     assert batteries["cache"] == "down"
+
+
+def test_a_page_asked_with_an_unreadable_session_cookie_is_the_400_page_not_a_500(client, settings):
+    client.cookies[settings.SESSION_COOKIE_NAME] = "abc\x00def"
+    for path in (reverse("home"), "/no/such/page/"):
+        response = client.get(path)
+        assert response.status_code == 400
+        assert "<h1>Bad request</h1>" in response.content.decode()
