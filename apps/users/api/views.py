@@ -140,7 +140,14 @@ class TokenRevokeView(APIView):
 
 @extend_schema_view(
     get=extend_schema(summary="Read my account"),
-    put=extend_schema(summary="Replace my account's details"),
+    put=extend_schema(
+        summary="Replace my account's details",
+        examples=[
+            OpenApiExample(
+                "A full name", value={"first_name": "Ada", "last_name": "Lovelace"}, request_only=True
+            )
+        ],
+    ),
     patch=extend_schema(
         summary="Edit my account's details",
         examples=[OpenApiExample("A new name", value={"first_name": "Ada"}, request_only=True)],
