@@ -210,3 +210,15 @@ def test_the_error_pages_nginx_serves_are_styled_under_its_policy_for_files(page
     assert page.locator(".code").evaluate("element => getComputedStyle(element).fontWeight") == "800"
     assert accessibility_violations(page) == []
     screenshot(page, f"nginx-{status}")
+
+
+def test_the_pages_are_accessible_in_dark_mode_too(open_page):
+    staff_user = UserFactory(is_staff=True, is_superuser=True)
+    article = ArticleFactory(published=True)
+    page = open_page(color_scheme="dark")
+    sign_in_to_admin(page, staff_user.email)
+    for path in ("/", reverse("articles:list"), article.get_absolute_url(), "/no/such/page/"):
+        page.goto(path)
+        assert accessibility_violations(page) == [], path
+    page.goto("/")
+    screenshot(page, "home-dark")

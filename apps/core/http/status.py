@@ -107,6 +107,12 @@ def _workers() -> Battery:
     )
 
 
+def _durability(result: CheckResult | None) -> Battery:
+    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL:
+        return Battery("broker durability", "off", "no broker: nothing queued to lose")
+    return _checked("broker durability", result, [])
+
+
 def _front(request: HttpRequest) -> Battery:
     software = request.META.get("SERVER_SOFTWARE", "unknown")
     if "HTTP_X_FORWARDED_FOR" not in request.META:
@@ -132,7 +138,7 @@ def stack_status(request: HttpRequest) -> dict[str, object]:
         _checked("broker", results.get("broker"), _broker_facts()),
         _workers(),
         _checked("beat", results.get("beat"), []),
-        _checked("broker durability", results.get("broker_durability"), []),
+        _durability(results.get("broker_durability")),
         _front(request),
     ]
     return {
