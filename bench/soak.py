@@ -91,7 +91,6 @@ class Slice:
     errors: int  # connect, read, write and timeout errors, and answers of 400 or more
     p50_ms: float
     p99_ms: float
-    delay_ms: float = 0.0
     memory_mb: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -293,7 +292,6 @@ def run_wrk(
         errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"] + raw["status"],
         p50_ms=raw["p50_us"] / 1000,
         p99_ms=raw["p99_us"] / 1000,
-        delay_ms=delay_ms,
     )
 
 

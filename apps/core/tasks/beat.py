@@ -164,10 +164,8 @@ class CodeSyncedDatabaseScheduler(DatabaseScheduler):
 
     def schedule_changed(self) -> bool:
         changed = bool(super().schedule_changed())
-        if self._reread:
-            self._reread = False
-            return True
-        return changed
+        reread, self._reread = self._reread, False
+        return changed or reread
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         if not self._may_send():
@@ -228,11 +226,10 @@ class CodeSyncedDatabaseScheduler(DatabaseScheduler):
             _ = self.schedule
             self._standby_logged = False
         elif not holds and (self.sending or not self._standby_logged):
-            holder = self._holder(lock)
             logger.warning(
                 "another beat (%s) holds the beat lock: beat %s stands by and sends nothing until the "
                 "lock is free (at most BEAT_LOCK_TIMEOUT=%ss after that beat stops)",
-                holder,
+                self._holder(lock),
                 self.instance,
                 settings.BEAT_LOCK_TIMEOUT,
             )

@@ -258,16 +258,13 @@ _request_id_tokens: dict[str, Token[str]] = {}
 
 
 @signals.before_task_publish.connect
-def stamp_request_id(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
-    if headers is not None:
-        headers.setdefault(REQUEST_ID_HEADER, current_request_id.get())
-        headers.setdefault(PUBLISHED_AT_HEADER, time.time())
+def stamp_request_id(headers: dict[str, Any], **kwargs: Any) -> None:
+    headers.setdefault(REQUEST_ID_HEADER, current_request_id.get())
+    headers.setdefault(PUBLISHED_AT_HEADER, time.time())
 
 
 @signals.task_prerun.connect
-def adopt_request_id(task_id: str | None = None, task: Task | None = None, **kwargs: Any) -> None:
-    if task_id is None or task is None:
-        return
+def adopt_request_id(task_id: str, task: Task, **kwargs: Any) -> None:
     request_id = task.request.get(REQUEST_ID_HEADER)
     if request_id == "-":
         # Queued outside a request (beat, a shell): the task's own id ties its lines together.
@@ -277,8 +274,8 @@ def adopt_request_id(task_id: str | None = None, task: Task | None = None, **kwa
 
 
 @signals.task_postrun.connect
-def drop_request_id(task_id: str | None = None, **kwargs: Any) -> None:
-    token = _request_id_tokens.pop(task_id or "", None)
+def drop_request_id(task_id: str, **kwargs: Any) -> None:
+    token = _request_id_tokens.pop(task_id, None)
     if token is not None:
         current_request_id.reset(token)
 
