@@ -1,20 +1,14 @@
 """Title autocomplete from a Redis sorted set, with the database as the fallback.
 
-Every member has score 0, so Redis orders them lexicographically and ZRANGEBYLEX answers a
-prefix query in O(log N + 10). A member carries everything the response needs, so a lookup
-is one round trip:
+Every member has score 0, so ZRANGEBYLEX answers a prefix query; a member carries everything the
+response needs, so a lookup is one round trip:
 
     "<casefolded title>\\x1f<id>\\x1f<slug>\\x1f<title>"
 
-A hash maps each article id to its current member so that an edit or unpublish can remove the
-old one. Redis is an index here, never the source of truth, and it heals itself:
-
-- a rebuild writes a marker key with the index. A Redis that restarted empty (or evicted the
-  index) has no marker: lookups answer from the database and queue one rebuild in the background;
-- the periodic sweep (`sweep_index`) reindexes the articles changed since the previous sweep, so
-  an edit whose message never reached the broker still arrives, and rebuilds when the index's size
-  disagrees with the database (an article deleted while the broker was down);
-- a Redis outage makes lookups fall back to the database.
+A hash maps each article id to its member, so that an edit can remove the old one. Redis is an
+index here, never the source of truth: a marker key written by a rebuild tells a missing index
+(lookups then answer from the database and queue a rebuild), and `sweep_index` catches up with
+changes whose message was lost.
 """
 
 from __future__ import annotations
