@@ -107,6 +107,12 @@ class Command(BaseCommand):
                     )
                 )
             Article.objects.bulk_create(articles)
+            # A large seed runs for minutes: say how far it got rather than sit silent.
+            if options["articles"] > BATCH_SIZE:
+                self.stdout.write(f"{start + size:,} of {options['articles']:,} articles", ending="\r")
+                self.stdout.flush()
+        if options["articles"] > BATCH_SIZE:
+            self.stdout.write("")
         _refresh_statistics()
         article_cache.invalidate()
         self.stdout.write(
