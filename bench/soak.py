@@ -1,27 +1,10 @@
-"""`make soak`: the production stack under a steady mixed load for a few minutes.
+"""`make soak`: the production stack of `make bench` under a steady mixed load (bench/soak.lua) at
+SOAK_LOAD of its measured capacity, then SOAK_WORKER_TASKS no-op tasks through the worker.
 
-    python -m bench.soak         # what `make soak` runs; SOAK_SECONDS=600 for a longer one
-
-It starts what `make bench` starts (a private Redis, a fresh PostgreSQL database, the production
-stack of `make up` behind nginx, rate limits off), seeds SOAK_ARTICLES articles, and then:
-
-1. measures the capacity of the mix: wrk with no pause for SOAK_CAPACITY_SECONDS;
-2. warms up for SOAK_WARMUP_SECONDS at SOAK_LOAD (default 0.7) of that capacity;
-3. holds that rate for SOAK_SECONDS in SOAK_INTERVAL-second slices, each its own wrk run, so the
-   report has a p99 per slice, and samples the memory of gunicorn and the Celery worker;
-4. queues SOAK_WORKER_TASKS (50,000) no-op tasks through the worker and samples the resident
-   memory of its main process, which no pool recycling ever replaces.
-
-The mix (bench/soak.lua): pages, API reads (anonymous, through nginx's micro-cache, and
-authenticated, past it), autocomplete, and API writes that each queue a Celery task.
-
-It passes when there was no error at all (connection errors, timeouts, 4xx/5xx, ERROR lines in
-the web or worker log, a failed task, a restarted process, tasks left in the queue) and the
-resident memory of the gunicorn workers and of the Celery worker grew by at most
-SOAK_MAX_GROWTH (10%) from the end of the warm-up to the end, and the worker's main process grew
-by no more than TaskRun.growth_limit_kib over the second half of the task run. Worker recycling
-(GUNICORN_MAX_REQUESTS, CELERY_WORKER_MAX_TASKS_PER_CHILD) is off for the run: it would hide the
-very leak this looks for. Exits 1 on failure; build/soak/ keeps the results and the stack's logs.
+It fails on any error (a failed request, an ERROR log line, a restarted process, a task not run)
+and on memory growth: of gunicorn and the worker past SOAK_MAX_GROWTH after the warm-up, of the
+worker's main process past TaskRun.growth_limit_kib over the task run's second half. Recycling is
+off for the run: it would hide the very leak this looks for. build/soak/ keeps results and logs.
 """
 
 from __future__ import annotations
@@ -32,8 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -71,23 +53,29 @@ MAIN_PROCESS_FIXED_KIB = 512.0
 MAIN_PROCESS_KIB_PER_TASK = 0.05
 
 
-def _env_number(name: str, default: float) -> float:
-    value = os.environ.get(name, "").strip()
-    return float(value) if value else default
-
-
 @dataclass(frozen=True)
 class Settings:
-    seconds: int = field(default_factory=lambda: int(_env_number("SOAK_SECONDS", 180)))
-    interval: int = field(default_factory=lambda: int(_env_number("SOAK_INTERVAL", 15)))
-    warmup: int = field(default_factory=lambda: int(_env_number("SOAK_WARMUP_SECONDS", 45)))
-    capacity_seconds: int = field(default_factory=lambda: int(_env_number("SOAK_CAPACITY_SECONDS", 10)))
-    load: float = field(default_factory=lambda: _env_number("SOAK_LOAD", 0.7))
-    max_growth: float = field(default_factory=lambda: _env_number("SOAK_MAX_GROWTH", 0.10))
-    articles: int = field(default_factory=lambda: int(_env_number("SOAK_ARTICLES", 2000)))
-    connections: int = field(default_factory=lambda: int(_env_number("SOAK_CONNECTIONS", 16)))
-    threads: int = field(default_factory=lambda: int(_env_number("SOAK_THREADS", 2)))
-    worker_tasks: int = field(default_factory=lambda: int(_env_number("SOAK_WORKER_TASKS", 50_000)))
+    """Each field can be set as SOAK_<FIELD>, e.g. SOAK_SECONDS=600."""
+
+    seconds: int = 180
+    interval: int = 15
+    warmup_seconds: int = 45
+    capacity_seconds: int = 10
+    load: float = 0.7
+    max_growth: float = 0.10
+    articles: int = 2000
+    connections: int = 16
+    threads: int = 2
+    worker_tasks: int = 50_000
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            raw = os.environ.get(f"SOAK_{item.name.upper()}", "").strip()
+            if raw:
+                values[item.name] = int(float(raw)) if item.type == "int" else float(raw)
+        return cls(**values)
 
 
 # ----------------------------------------------------------------------------- the verdict
@@ -103,7 +91,6 @@ class Slice:
     errors: int  # connect, read, write and timeout errors, and answers of 400 or more
     p50_ms: float
     p99_ms: float
-    delay_ms: float = 0.0
     memory_mb: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -145,9 +132,12 @@ class TaskRun:
 
 
 def resident_kib(pid: int) -> float:
-    """One process's resident memory (VmRSS), in KiB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return float(next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")))
+    """One process's resident memory (VmRSS), in KiB; 0 once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    return float(next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0))
 
 
 def run_ping_tasks(
@@ -168,6 +158,8 @@ def run_ping_tasks(
                     app.send_task(PING_TASK, producer=producer, ignore_result=True)
                 sent += min(batch, count - sent)
                 waiting = _wait_for_queue(broker, queue, at_most=batch)
+                if waiting > batch:
+                    raise BenchError(f"the worker left {waiting} tasks queued for {QUEUE_DRAIN_TIMEOUT} s")
                 samples.append((sent - waiting, resident_kib(main_pid)))
         _wait_for_queue(broker, queue, at_most=0)
         samples.append((count, resident_kib(main_pid)))
@@ -178,10 +170,9 @@ def run_ping_tasks(
 
 
 def _wait_for_queue(broker: redis.Redis, queue: str, *, at_most: int) -> int:
+    """How many messages wait in `queue` once at most `at_most` do, or QUEUE_DRAIN_TIMEOUT has passed."""
     deadline = time.monotonic() + QUEUE_DRAIN_TIMEOUT
-    while (waiting := int(broker.llen(queue))) > at_most:  # type: ignore[arg-type]
-        if time.monotonic() > deadline:
-            raise BenchError(f"the worker left {waiting} tasks in the queue for {QUEUE_DRAIN_TIMEOUT} s")
+    while (waiting := int(broker.llen(queue))) > at_most and time.monotonic() < deadline:  # type: ignore[arg-type]
         time.sleep(0.1)
     return waiting
 
@@ -301,7 +292,6 @@ def run_wrk(
         errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"] + raw["status"],
         p50_ms=raw["p50_us"] / 1000,
         p99_ms=raw["p99_us"] / 1000,
-        delay_ms=delay_ms,
     )
 
 
@@ -325,16 +315,7 @@ def program_pids(env: dict[str, str]) -> dict[str, set[tuple[int, int]]]:
 
 
 def resident_mb(processes: set[tuple[int, int]]) -> float:
-    total_kb = 0
-    for pid, _ in processes:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        total_kb += next(
-            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
-        )
-    return total_kb / 1024
+    return sum(resident_kib(pid) for pid, _ in processes) / 1024
 
 
 def _log_since(logs: Path, program: str, offsets: dict[str, int]) -> list[str]:
@@ -360,15 +341,6 @@ def tasks_succeeded(logs: Path, offsets: dict[str, int]) -> int:
     return sum(1 for line in _log_since(logs, "worker", offsets) if "] succeeded in " in line)
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.5)
-    return condition()
-
-
 def prepare(env: dict[str, str], base: str) -> dict[str, str]:
     """A user with an API token, and slugs and title prefixes from the seeded data, for soak.lua."""
     email = "soak@example.com"
@@ -392,11 +364,6 @@ def prepare(env: dict[str, str], base: str) -> dict[str, str]:
     if not slugs or not prefixes:
         raise BenchError("the seeded database has no published articles")
     return {"SOAK_TOKEN": token, "SOAK_SLUGS": ",".join(slugs), "SOAK_PREFIXES": ",".join(prefixes)}
-
-
-def queue_length(redis_url: str) -> int:
-    client = redis.Redis.from_url(f"{redis_url}/1")
-    return int(client.llen("celery"))  # type: ignore[arg-type]
 
 
 def soak(settings: Settings, processes: Processes, database_url: str) -> Outcome:
@@ -429,7 +396,7 @@ def soak(settings: Settings, processes: Processes, database_url: str) -> Outcome
     delay_ms = max(1.0, 1000 * settings.connections / target - latency_ms)
     print(
         f"soak: capacity {capacity.rps:.0f} req/s; holding {target:.0f} req/s "
-        f"({settings.load:.0%}) for {settings.warmup} s of warm-up and {settings.seconds} s",
+        f"({settings.load:.0%}) for {settings.warmup_seconds} s of warm-up and {settings.seconds} s",
         flush=True,
     )
 
@@ -453,13 +420,14 @@ def soak(settings: Settings, processes: Processes, database_url: str) -> Outcome
         )
         return item
 
-    warmup = [one_slice(settings.interval) for _ in range(max(1, settings.warmup // settings.interval))]
+    warmup_slices = max(1, settings.warmup_seconds // settings.interval)
+    warmup = [one_slice(settings.interval) for _ in range(warmup_slices)]
     baseline = dict(warmup[-1].memory_mb)
     logs = OUT / "stack" / "log"
     offsets = {p: (logs / f"{p}.log").stat().st_size for p in PROGRAMS if (logs / f"{p}.log").exists()}
     slices = [one_slice(settings.interval) for _ in range(max(1, settings.seconds // settings.interval))]
 
-    _wait_until(lambda: queue_length(redis_url) == 0, QUEUE_DRAIN_TIMEOUT)
+    queue_left = _wait_for_queue(redis.Redis.from_url(f"{redis_url}/1"), "celery", at_most=0)
     tasks_run = tasks_succeeded(logs, offsets)
 
     worker_main = int(deploy_stack._supervisorctl(render.build_context(env), "pid", "keel:worker").stdout)
@@ -484,14 +452,14 @@ def soak(settings: Settings, processes: Processes, database_url: str) -> Outcome
         log_errors=log_error_counts(logs, offsets),
         tasks_run=tasks_run,
         restarted=restarted,
-        queue_left=queue_length(redis_url),
+        queue_left=queue_left,
         max_growth=settings.max_growth,
         task_run=task_run,
     )
 
 
 def main() -> int:
-    settings = Settings()
+    settings = Settings.from_env()
     run = run_isolated("soak", OUT, lambda processes, database_url: soak(settings, processes, database_url))
     outcome = run.outcome
     if outcome is None:

@@ -21,17 +21,15 @@ logger = logging.getLogger("config.celery")
 
 @app.on_after_configure.connect
 def name_a_broker_for_eager_tasks(sender: Celery, **kwargs: Any) -> None:
-    """Eager tasks (no broker configured) still go through a producer from the broker pool, which
-    serialises their arguments as a worker would receive them. With no URL, that pool's connection
-    is amqp:// without a host, and kombu warns "No hostname was supplied" as it makes it. kombu's
-    in-memory transport on a named host is the same nothing, without the warning."""
+    """Eager tasks still go through a producer from the broker pool; with no URL its connection is
+    amqp:// without a host, and kombu warns "No hostname was supplied". Its in-memory transport on a
+    named host is the same nothing, without the warning."""
     if sender.conf.task_always_eager and not sender.conf.broker_url:
         sender.conf.update(broker_url="memory://localhost/")
 
 
-# How often the worker's main process sweeps cancelled timers out of its event loop. A sweep
-# costs in proportion to the entries it drops, so sweeping often costs no more than rarely, and
-# keeps fewer of them around.
+# How often the worker's main process sweeps cancelled timers out of its event loop. A sweep costs
+# in proportion to the entries it drops, so sweeping often costs no more than rarely.
 CANCELLED_TIMERS_SWEEP_SECONDS = 1.0
 
 
@@ -58,9 +56,7 @@ def drop_cancelled_timers(timer: Timer) -> None:
 class DropCancelledTimers(bootsteps.StartStopStep):
     """Sweeps cancelled time-limit timers out of the worker's event loop (see drop_cancelled_timers)."""
 
-    def __init__(self, consumer: Any, **kwargs: Any) -> None:
-        self.sweep: Any = None
-        super().__init__(consumer, **kwargs)
+    sweep: Any = None
 
     def include_if(self, consumer: Any) -> bool:
         # Only the event loop (prefork on Redis or RabbitMQ) arms time limits on this timer.

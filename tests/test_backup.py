@@ -141,7 +141,7 @@ def test_the_backup_timers_service_runs_make_backup_with_the_production_settings
         env={
             "PATH": os.environ["PATH"],
             **environment,
-            # What the host's .env gives it (deploy/README.md, step 5).
+            # What the host's .env gives it (docs/production.md, step 5).
             "SECRET_KEY": "timer-test-" + "x" * 60,
             "ALLOWED_HOSTS": "example.com",
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",

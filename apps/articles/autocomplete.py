@@ -1,20 +1,14 @@
 """Title autocomplete from a Redis sorted set, with the database as the fallback.
 
-Every member has score 0, so Redis orders them lexicographically and ZRANGEBYLEX answers a
-prefix query in O(log N + 10). A member carries everything the response needs, so a lookup
-is one round trip:
+Every member has score 0, so ZRANGEBYLEX answers a prefix query; a member carries everything the
+response needs, so a lookup is one round trip:
 
     "<casefolded title>\\x1f<id>\\x1f<slug>\\x1f<title>"
 
-A hash maps each article id to its current member so that an edit or unpublish can remove the
-old one. Redis is an index here, never the source of truth, and it heals itself:
-
-- a rebuild writes a marker key with the index. A Redis that restarted empty (or evicted the
-  index) has no marker: lookups answer from the database and queue one rebuild in the background;
-- the periodic sweep (`sweep_index`) reindexes the articles changed since the previous sweep, so
-  an edit whose message never reached the broker still arrives, and rebuilds when the index's size
-  disagrees with the database (an article deleted while the broker was down);
-- a Redis outage makes lookups fall back to the database.
+A hash maps each article id to its member, so that an edit can remove the old one. Redis is an
+index here, never the source of truth: a marker key written by a rebuild tells a missing index
+(lookups then answer from the database and queue a rebuild), and `sweep_index` catches up with
+changes whose message was lost.
 """
 
 from __future__ import annotations
@@ -23,9 +17,10 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import cast
 
 import redis
@@ -80,26 +75,8 @@ def _member(article: Article) -> str:
     return _SEPARATOR.join([normalize(article.title), str(article.pk), article.slug, article.title])
 
 
-def index_article(article: Article) -> None:
-    """Add, update or remove one article's entry to match its current state."""
-    redis_client = client()
-    if redis_client is None:
-        return
-    titles_key, members_key = _keys()
-    old_member = cast(bytes | None, redis_client.hget(members_key, str(article.pk)))
-    pipeline = redis_client.pipeline(transaction=True)
-    if old_member is not None:
-        pipeline.zrem(titles_key, old_member)
-    if article.is_published:
-        member = _member(article)
-        pipeline.zadd(titles_key, {member: 0})
-        pipeline.hset(members_key, str(article.pk), member)
-    else:
-        pipeline.hdel(members_key, str(article.pk))
-    pipeline.execute()
-
-
-def remove_article(article_id: int) -> None:
+def index_article(article_id: int, article: Article | None) -> None:
+    """Make one article's entry match its current state: there while published, else gone."""
     redis_client = client()
     if redis_client is None:
         return
@@ -108,13 +85,16 @@ def remove_article(article_id: int) -> None:
     pipeline = redis_client.pipeline(transaction=True)
     if old_member is not None:
         pipeline.zrem(titles_key, old_member)
-    pipeline.hdel(members_key, str(article_id))
+    if article is not None and article.is_published:
+        member = _member(article)
+        pipeline.zadd(titles_key, {member: 0})
+        pipeline.hset(members_key, str(article_id), member)
+    else:
+        pipeline.hdel(members_key, str(article_id))
     pipeline.execute()
 
 
-def rebuild(
-    articles: Iterable[Article], batch_size: int = 5_000, on_batch: Callable[[int], None] | None = None
-) -> int:
+def rebuild(articles: Iterable[Article], batch_size: int = 5_000) -> int:
     """Replace the whole index with `articles`; readers see the old index until the swap."""
     redis_client = client()
     if redis_client is None:
@@ -126,27 +106,17 @@ def rebuild(
     build = uuid.uuid4().hex
     building_titles, building_members = f"{titles_key}:building:{build}", f"{members_key}:building:{build}"
     count = 0
-    batch: list[Article] = []
-
-    def flush() -> None:
+    remaining = iter(articles)
+    while batch := list(islice(remaining, batch_size)):
+        members = {str(article.pk): _member(article) for article in batch}
         pipeline = redis_client.pipeline(transaction=False)
-        pipeline.zadd(building_titles, {_member(article): 0 for article in batch})
-        pipeline.hset(building_members, mapping={str(article.pk): _member(article) for article in batch})
+        pipeline.zadd(building_titles, dict.fromkeys(members.values(), 0))
+        pipeline.hset(building_members, mapping=members)
         # A build whose process dies half way leaves nothing behind for long.
         pipeline.expire(building_titles, 3600)
         pipeline.expire(building_members, 3600)
         pipeline.execute()
-        if on_batch is not None:
-            on_batch(len(batch))
-        batch.clear()
-
-    for article in articles:
-        batch.append(article)
-        count += 1
-        if len(batch) >= batch_size:
-            flush()
-    if batch:
-        flush()
+        count += len(batch)
     pipeline = redis_client.pipeline(transaction=True)
     if count:
         pipeline.rename(building_titles, titles_key)
@@ -196,7 +166,7 @@ def sweep_index(*, now: datetime | None = None) -> str:
     since = datetime.fromtimestamp(int(swept or built), tz=UTC) - timedelta(seconds=heal_interval())
     reindexed = 0
     for article in selectors.article_list_changed_since(since=since).iterator(chunk_size=1_000):
-        index_article(article)
+        index_article(article.pk, article)
         reindexed += 1
     redis_client.set(swept_key, int(now.timestamp()))
     titles_key, _ = _keys()

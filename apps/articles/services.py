@@ -152,11 +152,9 @@ def articles_publish_due(*, now: datetime | None = None, limit: int = 1_000) -> 
 def article_notify_author(*, article_id: int) -> bool:
     """Email the author that the article is live, at most once. Returns whether an email was sent.
 
-    Claim before send: the claim is committed before the mail goes out, so a run that follows a
-    worker killed after sending (a redelivery, the sweep) finds it claimed and sends nothing. If
-    sending raises, the claim is released and the task's retry sends it. A worker killed while
-    sending leaves a claim with no sent mark: the next run logs it and does not send, since the
-    mail may have gone out (clear the claim in the admin to send it again).
+    Claim before send: a later run (a redelivery, the sweep) finds the claim and sends nothing. A
+    send that raises releases the claim for the retry; a worker killed while sending leaves a claim
+    with no sent mark, which the next run logs instead of sending (the mail may have gone out).
     """
     claimed = Article.objects.filter(
         pk=article_id, status=Article.Status.PUBLISHED, author_notification_claimed_at__isnull=True

@@ -14,11 +14,7 @@ logger = logging.getLogger(__name__)
 @keel_task
 def index_article(article_id: int) -> None:
     """Make the autocomplete index match the article's current state (or its absence)."""
-    article = Article.objects.filter(pk=article_id).first()
-    if article is None:
-        autocomplete.remove_article(article_id)
-    else:
-        autocomplete.index_article(article)
+    autocomplete.index_article(article_id, Article.objects.filter(pk=article_id).first())
 
 
 @keel_task

@@ -14,7 +14,6 @@ class CoreConfig(AppConfig):
 
         from apps.core.tasks import monitoring, queueing, task_metrics  # noqa: F401
 
-        task_metrics.connect()
         if settings.SENTRY_DSN:
             from apps.core.observability import sentry
 

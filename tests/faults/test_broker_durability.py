@@ -19,7 +19,7 @@ from tests.processes import celery, celery_env, redis_server, stop_process_group
 pytestmark = [pytest.mark.integration]
 
 PERSISTENT = ("--appendonly", "yes", "--appendfsync", "everysec")
-RUNBOOK = Path(__file__).resolve().parents[2] / "deploy" / "README.md"
+RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "production.md"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from tests.processes import celery, celery_env, publishing_to, wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 SENT = 1_000
-# The runbook's broker persistence (deploy/README.md, "Redis for the broker").
+# The runbook's broker persistence (docs/production.md, "Redis for the broker").
 PERSISTENT = ("--appendonly", "yes", "--appendfsync", "everysec")
 # Short limits so that the tasks running when the broker died come back within seconds, not the
 # default hour; the settings require the visibility timeout to exceed them.

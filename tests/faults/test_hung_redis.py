@@ -1,5 +1,5 @@
 """A hung Redis (it accepts connections and never answers) under a write request: the request
-waits no longer than the bound the README documents, computed here from the settings."""
+waits no longer than the bound docs/tasks.md documents, computed here from the settings."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from tests.processes import database_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
-# README, "Bounded waits": publishing an article queues two tasks and makes at most four cache
+# docs/tasks.md, "Bounded waits": publishing an article queues two tasks and makes at most four cache
 # round trips (the throttle's read and write, the session, the response cache's invalidation).
 TASKS_QUEUED_BY_PUBLISH = 2
 CACHE_ROUND_TRIPS_OF_A_WRITE = 4
@@ -55,7 +55,7 @@ def publish(web, article: Article, token: str) -> tuple[int, float]:
 def test_a_write_request_with_a_hung_redis_answers_within_the_documented_bound(log_dir, hung):
     """Broke: the broker's Redis, the cache's Redis, or one Redis serving both, hung (SIGSTOP: the
     kernel accepts connections, nothing answers) after the app had used it, for one publish.
-    Saw: the publish answered 200 with the article published, within the README's bound for
+    Saw: the publish answered 200 with the article published, within the bound of docs/tasks.md for
     what it waits on (two tasks x (CELERY_BROKER_CONNECTION_TIMEOUT + CELERY_BROKER_SOCKET_TIMEOUT),
     four cache round trips x REDIS_SOCKET_TIMEOUT) plus half of it as a margin for a busy machine.
     Lost: nothing; the article is published in the database, and the tasks that could not be
@@ -90,7 +90,7 @@ def test_a_write_request_with_a_hung_redis_answers_within_the_documented_bound(l
 def test_a_write_request_with_a_silent_broker_and_cache_answers_within_the_documented_bound(log_dir):
     """Broke: cache and broker pointed at a server that accepts connections and never answers,
     from the first request on (no connection opened before the hang).
-    Saw: the publish answered 200 within the README's bound (two tasks queued, four cache round
+    Saw: the publish answered 200 within the bound of docs/tasks.md (two tasks queued, four cache round
     trips) plus half of it as a margin.
     Lost: nothing; the article is published in the database.
     """

@@ -37,20 +37,12 @@ _request_routing: ContextVar[RequestRouting | None] = ContextVar("request_routin
 _pinned_to_primary: ContextVar[bool] = ContextVar("pinned_to_primary", default=False)
 
 
-def replica_aliases() -> list[str]:
-    return list(settings.DATABASE_REPLICAS)
-
-
-def pick_replica() -> str | None:
-    replicas = replica_aliases()
-    # Spreading load, not a secret: any replica will do.
-    return random.choice(replicas) if replicas else None  # noqa: S311
-
-
 @contextmanager
 def request_routing(*, recent_write: bool) -> Iterator[RequestRouting]:
     """Route the reads of the request being served; used by ReadYourWritesMiddleware."""
-    routing = RequestRouting(replica=None if recent_write else pick_replica())
+    replicas = [] if recent_write else settings.DATABASE_REPLICAS
+    # Spreading load, not a secret: any replica will do.
+    routing = RequestRouting(replica=random.choice(replicas) if replicas else None)  # noqa: S311
     token = _request_routing.set(routing)
     try:
         yield routing
@@ -86,7 +78,7 @@ class PrimaryReplicaRouter:
 
     def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool | None:
         # A replica holds the primary's rows: an object read from one may point at the other.
-        same_data = {PRIMARY, *replica_aliases()}
+        same_data = {PRIMARY, *settings.DATABASE_REPLICAS}
         if obj1._state.db in same_data and obj2._state.db in same_data:
             return True
         return None
@@ -95,6 +87,6 @@ class PrimaryReplicaRouter:
         self, db: str, app_label: str, model_name: str | None = None, **hints: Any
     ) -> bool | None:
         # Replicas are read-only copies; they get the schema by replication.
-        if db in replica_aliases():
+        if db in settings.DATABASE_REPLICAS:
             return False
         return None

@@ -1,10 +1,9 @@
 """The one place application code sends metrics through.
 
-Call sites use these functions and never a statsd client directly, so the backend can change
-without touching them. Metrics go to statsd over UDP when STATSD_HOST is set, and nowhere
-(no socket at all) when it is not. Sending is fire and forget: the address is resolved once per
-process, a packet that cannot be sent is dropped, and an unresolvable host is logged once and
-switches metrics off, so a missing statsd server never slows or fails a request or a task.
+Metrics go to statsd over UDP when STATSD_HOST is set, and nowhere (no socket at all) when it is
+not. Sending is fire and forget: the address is resolved once per process, a packet that cannot be
+sent is dropped, and an unresolvable host is logged once and switches metrics off, so a missing
+statsd server never slows or fails a request or a task.
 
 Every name sent here is listed in monitoring/statsd/catalogue.csv; a test keeps the two in step.
 """
@@ -12,6 +11,7 @@ Every name sent here is listed in monitoring/statsd/catalogue.csv; a test keeps 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import threading
@@ -26,9 +26,6 @@ from statsd import StatsClient
 logger = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-_lock = threading.Lock()
-# None: not built yet in this process; False: off (no host, or it did not resolve).
-_client: StatsClient | bool | None = None
 
 
 def metric_segment(value: str) -> str:
@@ -36,47 +33,30 @@ def metric_segment(value: str) -> str:
     return _UNSAFE.sub("_", value).strip("_") or "unknown"
 
 
-def _build_client() -> StatsClient | bool:
-    host = getattr(settings, "STATSD_HOST", "")
-    if not host:
-        return False
-    port = int(getattr(settings, "STATSD_PORT", 8125))
-    prefix = getattr(settings, "STATSD_PREFIX", "") or getattr(settings, "PROJECT_SLUG", "")
+@functools.cache
+def _client() -> StatsClient | None:
+    """The process's statsd client, or None when metrics are off."""
+    if not settings.STATSD_HOST:
+        return None
     try:
         # StatsClient resolves the address here, once; every packet then goes to that address.
-        client = StatsClient(host=host, port=port, prefix=prefix or None)
+        client = StatsClient(
+            host=settings.STATSD_HOST,
+            port=settings.STATSD_PORT,
+            prefix=settings.STATSD_PREFIX or settings.PROJECT_SLUG or None,
+        )
     except (OSError, UnicodeError) as error:
-        logger.warning("statsd host %s:%s cannot be resolved (%s); metrics are off", host, port, error)
-        return False
+        logger.warning("statsd host %s cannot be resolved (%s); metrics are off", settings.STATSD_HOST, error)
+        return None
     # A full socket buffer drops the packet instead of blocking the request.
     client._sock.setblocking(False)
     return client
 
 
-def _get_client() -> StatsClient | None:
-    global _client
-    client = _client
-    if client is None:
-        with _lock:
-            if _client is None:
-                _client = _build_client()
-            client = _client
-    return client if isinstance(client, StatsClient) else None
-
-
-def reset() -> None:
-    """Forget the client, so the next metric reads the settings again (tests, settings changes)."""
-    global _client
-    with _lock:
-        if isinstance(_client, StatsClient):
-            _client.close()
-        _client = None
-
-
 @receiver(setting_changed)
 def _statsd_setting_changed(*, setting: str, **kwargs: Any) -> None:
     if setting.startswith("STATSD_") or setting == "PROJECT_SLUG":
-        reset()
+        _client.cache_clear()
 
 
 _local = threading.local()
@@ -88,7 +68,7 @@ def batch() -> Iterator[None]:
 
     The request middleware wraps each request in one, so a request costs one send, not five.
     """
-    client = _get_client()
+    client = _client()
     if client is None or getattr(_local, "pipeline", None) is not None:
         yield
         return
@@ -102,7 +82,7 @@ def batch() -> Iterator[None]:
 
 
 def _send(method: str, name: str, value: float) -> None:
-    client = getattr(_local, "pipeline", None) or _get_client()
+    client = getattr(_local, "pipeline", None) or _client()
     if client is None:
         return
     # A metric must never fail its caller: sending is best effort.
@@ -116,7 +96,6 @@ def incr(name: str, value: int = 1) -> None:
 
 
 def timing(name: str, milliseconds: float) -> None:
-    """Record a duration."""
     _send("timing", name, milliseconds)
 
 
@@ -127,4 +106,4 @@ def gauge(name: str, value: float) -> None:
 
 def enabled() -> bool:
     """Whether metrics go anywhere in this process."""
-    return _get_client() is not None
+    return _client() is not None

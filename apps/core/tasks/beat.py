@@ -1,25 +1,15 @@
 """Beat's schedule: declared in code (CELERY_BEAT_SCHEDULE), run from the database.
 
-django-celery-beat's DatabaseScheduler lets operators pause or retime an entry in the admin.
-Its own start-up import only adds and overwrites: an entry deleted from code keeps firing, and
-an operator's retiming is undone on every restart. `sync_beat_schedule` replaces it:
+django-celery-beat's own start-up import only adds and overwrites: an entry deleted from code
+keeps firing, and an operator's retiming is undone on every restart. `sync_beat_schedule`
+adds what code adds, updates an entry whose code definition changed (a pause in the admin
+survives), disables an entry removed from code, and never touches entries created in the admin.
+It is idempotent; beat runs it on start, and so does `manage.py sync_beat_schedule`.
 
-- an entry in code and not in the database is added;
-- an entry whose code definition changed since the last sync is updated from code (an operator's
-  pause survives; a retiming made in the admin lasts until the code's definition changes);
-- an entry that was removed from code is disabled, not deleted, so its history stays visible;
-- entries an operator created in the admin are never touched: Keel manages only the entries it
-  tagged in their description.
-
-Idempotent: running it twice changes nothing the second time. Beat runs it on start; so does
-`manage.py sync_beat_schedule`.
-
-Exactly one beat sends. `CodeSyncedDatabaseScheduler` holds a lock in the cache's Redis (redis-py's
-Lock, BEAT_LOCK_TIMEOUT seconds, renewed on each tick of at most CELERY_BEAT_MAX_LOOP_INTERVAL) and
-sends only while it holds it. Another beat stands by: it sends nothing, says so in its log, and
-takes over when the lock is free: at once after the holder stopped cleanly (it releases the lock),
-at most BEAT_LOCK_TIMEOUT plus one tick after the holder was killed. A beat that cannot renew (it
-stalled past the timeout, or Redis does not answer) stops sending until it holds the lock again.
+Exactly one beat sends: the one holding a redis-py Lock in the cache's Redis (BEAT_LOCK_TIMEOUT
+seconds, renewed on each tick). Another beat stands by, saying so in its log, and takes over when
+the lock is free: at once after a clean stop, at most BEAT_LOCK_TIMEOUT plus a tick after a kill.
+A beat that cannot renew the lock stops sending until it holds it again.
 """
 
 from __future__ import annotations
@@ -101,12 +91,8 @@ SYNC_ATTEMPTS = 3
 
 
 def sync_beat_schedule(schedule: dict[str, dict[str, Any]]) -> SyncReport:
-    """Make the database's code-managed entries match `schedule`; see the module's docstring.
-
-    Two beats starting together (the mistake the slot lock guards against) both find an entry
-    missing and both insert it; the loser's insert fails on the unique name. Its next attempt
-    finds the winner's rows and has nothing left to add.
-    """
+    """Make the database's code-managed entries match `schedule`. Two beats starting together both
+    insert a missing entry; the loser's insert fails on the unique name, and its retry finds the rows."""
     for attempt in range(1, SYNC_ATTEMPTS + 1):
         try:
             return _sync_beat_schedule(schedule)
@@ -178,10 +164,8 @@ class CodeSyncedDatabaseScheduler(DatabaseScheduler):
 
     def schedule_changed(self) -> bool:
         changed = bool(super().schedule_changed())
-        if self._reread:
-            self._reread = False
-            return True
-        return changed
+        reread, self._reread = self._reread, False
+        return changed or reread
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         if not self._may_send():
@@ -242,11 +226,10 @@ class CodeSyncedDatabaseScheduler(DatabaseScheduler):
             _ = self.schedule
             self._standby_logged = False
         elif not holds and (self.sending or not self._standby_logged):
-            holder = self._holder(lock)
             logger.warning(
                 "another beat (%s) holds the beat lock: beat %s stands by and sends nothing until the "
                 "lock is free (at most BEAT_LOCK_TIMEOUT=%ss after that beat stops)",
-                holder,
+                self._holder(lock),
                 self.instance,
                 settings.BEAT_LOCK_TIMEOUT,
             )
@@ -259,7 +242,5 @@ class CodeSyncedDatabaseScheduler(DatabaseScheduler):
     @staticmethod
     def _holder(lock: Lock) -> str:
         with contextlib.suppress(redis.exceptions.RedisError):
-            holder = lock.redis.get(lock.name)
-            if holder is not None:
-                return holder.decode() if isinstance(holder, bytes) else str(holder)
+            return (lock.redis.get(lock.name) or b"unknown").decode()
         return "unknown"

@@ -1,13 +1,9 @@
-"""What Munin and the gauge sampler read, each computed when asked: queue depths from the broker,
-beat's heartbeat age and roll call, and the dead letters waiting (one indexed COUNT). Also whether
-the broker's Redis keeps the tasks it accepted, which /readyz and a starting worker report.
+"""What Munin and the gauge sampler read, computed when asked: queue depths from the broker,
+beat's heartbeat age and roll call, and the dead letters waiting. Also whether the broker's Redis
+keeps the tasks it accepted, which /readyz and a starting worker report.
 
-Nothing is counted between polls and no thread runs: request and task counts go to statsd
-(apps.core.observability.metrics), and Munin takes request rates from nginx's stub_status (see
-monitoring/munin/README.md). `snapshot()` is served on /internal/metrics to this host only;
-`sample_monitoring_gauges`, scheduled by beat every 30 seconds (CELERY_BEAT_SCHEDULE,
-"sample-monitoring-gauges"), sends the same figures to statsd as gauges. It only reads and
-reports, so running it twice is safe.
+`snapshot()` is served on /internal/metrics to this host only; `sample_monitoring_gauges`
+(scheduled every 30 seconds) sends the same figures to statsd as gauges.
 """
 
 from __future__ import annotations
@@ -28,20 +24,9 @@ from apps.core.tasks.periodic import beat_heartbeat_age, beats_running
 logger = logging.getLogger(__name__)
 
 
-def monitored_queues() -> list[str]:
-    """The Celery queues this project uses: its configured queues, else the default one."""
-    from config.celery import app
-
-    names = [queue.name for queue in (app.conf.task_queues or [])]
-    return names or [app.conf.task_default_queue]
-
-
 def queue_depths() -> dict[str, int] | None:
-    """Messages waiting in each queue; None when there is no broker (eager tasks) or it is down.
-
-    Redis: kombu's passive declare sums LLEN over the queue's list and its priority lists.
-    RabbitMQ: the message_count of a passive queue_declare. A queue not declared yet holds nothing.
-    """
+    """Messages waiting in each of the project's queues (a passive declare: on Redis kombu sums the
+    priority lists); None when there is no broker (eager tasks) or it is down."""
     from config.celery import app
 
     # Celery's own view of its configuration, which is what its producers and workers use.
@@ -52,7 +37,7 @@ def queue_depths() -> dict[str, int] | None:
     try:
         with app.connection_for_read() as connection:
             connection.ensure_connection(max_retries=1, timeout=settings.HEALTH_CHECK_TIMEOUT)
-            for name in monitored_queues():
+            for name in [queue.name for queue in app.conf.task_queues or []] or [app.conf.task_default_queue]:
                 # A failed passive declare closes its channel on AMQP; each queue gets its own.
                 channel: Any = connection.channel()
                 try:
@@ -78,16 +63,6 @@ def dead_letters_waiting() -> int | None:
     except Exception as error:
         logger.warning("dead letters uncounted: database failed (%s)", error)
         return None
-
-
-def beats() -> dict[str, int] | None:
-    """How many celery beats run, sending and standing by (apps.core.tasks.periodic's roll call)."""
-    try:
-        count = beats_running()
-    except Exception as error:
-        logger.warning("beat count unavailable: Redis failed (%s)", error)
-        return None
-    return None if count is None else {"sending": count.sending, "standby": count.standby}
 
 
 def broker_durability_problems() -> list[str]:
@@ -120,11 +95,16 @@ def broker_durability_problems() -> list[str]:
 def snapshot() -> dict[str, Any]:
     """Everything the Munin plugins graph from the app, read now from the broker, Redis and the database."""
     age = beat_heartbeat_age()
+    try:
+        beats = beats_running()
+    except Exception as error:
+        logger.warning("beat count unavailable: Redis failed (%s)", error)
+        beats = None
     return {
         "queues": queue_depths(),
         "beat_heartbeat_age_seconds": None if age is None else round(age, 3),
         "dead_letters": dead_letters_waiting(),
-        "beats": beats(),
+        "beats": None if beats is None else {"sending": beats.sending, "standby": beats.standby},
     }
 
 

@@ -1,14 +1,9 @@
-"""Building blocks of periodic work: the once-per-interval guard, beat's heartbeat and its roll call.
+"""The once-per-interval guard of periodic tasks, beat's heartbeat and its roll call.
 
-Beat must run exactly once per cluster. A beat holds a lock while it sends (apps.core.tasks.beat), so a
-second beat stands by; but a copy can still be sent twice (a beat killed between sending an entry
-and saving its last run time sends it again when it restarts). Each periodic task therefore
-claims its run before doing anything: a copy published less than half an interval after the last
-claimed run is a duplicate and skips with a log line, wherever a clock's minute or slot boundary
-falls between the two.
-
-The same guard is what a sweep builds on: a periodic task that finds work whose message was
-lost (the broker was down when the request queued it) and queues it again, once per interval.
+One beat sends (apps.core.tasks.beat), but a copy can still be sent twice: a beat killed between
+sending an entry and saving its last run time sends it again when it restarts. So a periodic task
+claims its run first; a copy published less than half an interval from the last claimed run is a
+duplicate and skips with a log line. Sweeps (work whose message was lost) build on the same guard.
 """
 
 from __future__ import annotations
@@ -83,15 +78,10 @@ def _claim(key: str, at: float, gap: float, timeout: int, copy: str) -> float | 
 
 def claim_slot(name: str, seconds: float, at: float | None = None, copy: str | None = None) -> bool:
     """Claim the run of `name`, an entry sent every `seconds`, whose copy was published at `at`
-    (default: when this task was published).
-
-    True unless a run was claimed for a copy published at most half an interval before `at` (or
-    after it): beat sends an entry a whole interval after the last send, so a copy that close is
-    a second beat's or a restarted beat's duplicate. Half an interval also keeps two beats of any
-    phase to one run per interval. `copy` names the message (default: the running task's id): the
-    same message again, a retry or a redelivery, is claimed again. If Redis cannot answer, the
-    claim succeeds: running twice is the lesser harm for tasks that are idempotent, as every Keel
-    task is.
+    (default: when this task was published); False if another copy's run was claimed at most half
+    an interval away. `copy` names the message (default: the running task's id), so a retry or a
+    redelivery of the same message is claimed again. If Redis cannot answer, the claim succeeds:
+    running twice is the lesser harm for tasks that are idempotent, as every Keel task is.
     """
     at = published_at() if at is None else at
     try:
@@ -121,16 +111,8 @@ def claim_slot(name: str, seconds: float, at: float | None = None, copy: str | N
 def once_per_slot(
     seconds: float | Callable[[], float], name: str | None = None
 ) -> Callable[[Callable[P, R]], Callable[P, R | None]]:
-    """Run the decorated task body at most once per `seconds`-long interval, cluster-wide (see
-    claim_slot): `seconds` is the interval at which beat sends the task.
-
-    `seconds` may be a function, read at each run, for a slot that follows a setting.
-
-    Put it under the task decorator:
-
-        @keel_task
-        @once_per_slot(seconds=60)
-        def publish_due_articles() -> None: ...
+    """Run the decorated task body at most once per `seconds` (beat's interval for it, or a function
+    read at each run), cluster-wide; see claim_slot. Put it under the task decorator.
     """
 
     def decorate(function: Callable[P, R]) -> Callable[P, R | None]:

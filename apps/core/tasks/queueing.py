@@ -1,25 +1,10 @@
 """How Keel queues and runs work: after the data is committed, never failing the caller.
 
-The house conventions for a task, which `@keel_task` wires in:
-
-- it takes ids, not objects (the row may have changed by the time it runs: read it fresh);
-- it is idempotent (delivery is at least once: a worker that dies after the work and before the
-  acknowledgement means a second run, which must be a no-op);
-- transient errors (database, Redis, broker, network) are retried with exponential backoff and
-  full jitter (never waiting more than TASK_RETRY_BACKOFF_MAX) for TASK_RETRY_WINDOW seconds
-  after the first failure;
-- what fails for good (the window spent, any other error, a message that kept killing its worker
-  for TASK_MAX_DELIVERIES deliveries) is recorded as a DeadLetter row, re-runnable from the admin;
-- its log lines carry the request id of the request that queued it.
-
-    @keel_task
-    def index_article_title(article_id: int) -> None:
-        article = Article.objects.filter(pk=article_id).first()
-        if article is None:
-            return  # deleted since: nothing to do
-        ...
-
-Queue it with `enqueue(index_article_title, article.pk)` from the service that wrote the data.
+`@keel_task` gives a task the house conventions, documented with the tasks: transient errors
+retried with full-jitter backoff for TASK_RETRY_WINDOW seconds after the first failure; what fails
+for good, or keeps killing its worker for TASK_MAX_DELIVERIES deliveries, recorded as a DeadLetter
+row, re-runnable from the admin; log lines carrying the id of the request that queued it.
+`enqueue(task, *args)` queues it from the service that wrote the data, once that commits.
 """
 
 from __future__ import annotations
@@ -273,16 +258,13 @@ _request_id_tokens: dict[str, Token[str]] = {}
 
 
 @signals.before_task_publish.connect
-def stamp_request_id(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
-    if headers is not None:
-        headers.setdefault(REQUEST_ID_HEADER, current_request_id.get())
-        headers.setdefault(PUBLISHED_AT_HEADER, time.time())
+def stamp_request_id(headers: dict[str, Any], **kwargs: Any) -> None:
+    headers.setdefault(REQUEST_ID_HEADER, current_request_id.get())
+    headers.setdefault(PUBLISHED_AT_HEADER, time.time())
 
 
 @signals.task_prerun.connect
-def adopt_request_id(task_id: str | None = None, task: Task | None = None, **kwargs: Any) -> None:
-    if task_id is None or task is None:
-        return
+def adopt_request_id(task_id: str, task: Task, **kwargs: Any) -> None:
     request_id = task.request.get(REQUEST_ID_HEADER)
     if request_id == "-":
         # Queued outside a request (beat, a shell): the task's own id ties its lines together.
@@ -292,8 +274,8 @@ def adopt_request_id(task_id: str | None = None, task: Task | None = None, **kwa
 
 
 @signals.task_postrun.connect
-def drop_request_id(task_id: str | None = None, **kwargs: Any) -> None:
-    token = _request_id_tokens.pop(task_id or "", None)
+def drop_request_id(task_id: str, **kwargs: Any) -> None:
+    token = _request_id_tokens.pop(task_id, None)
     if token is not None:
         current_request_id.reset(token)
 

@@ -1,7 +1,7 @@
 """Per-task metrics from Celery's signals: runtime, and success, failure and retry counts.
 
-Connected from CoreConfig.ready(), so every process that loads Django (worker, beat, web,
-eager tasks in tests) reports the tasks it runs, whatever app defines them.
+Imported by CoreConfig.ready(), so every process that loads Django (worker, beat, web, eager
+tasks in tests) reports the tasks it runs, whatever app defines them.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ def _name(task: Any) -> str:
     return metrics.metric_segment(getattr(task, "name", None) or "unknown")
 
 
+@signals.task_prerun.connect
 def _on_prerun(*, task_id: str, **kwargs: Any) -> None:
     _started[task_id] = time.perf_counter()
 
 
+@signals.task_postrun.connect
 def _on_postrun(*, task_id: str, task: Any, **kwargs: Any) -> None:
     started = _started.pop(task_id, None)
     if started is not None:
@@ -32,22 +34,16 @@ def _on_postrun(*, task_id: str, task: Any, **kwargs: Any) -> None:
 
 
 # Each name spelled out in full, so that grepping for a catalogued metric finds where it is sent.
+@signals.task_success.connect
 def _on_success(*, sender: Any, **kwargs: Any) -> None:
     metrics.incr(f"celery.task.{_name(sender)}.succeeded")
 
 
+@signals.task_failure.connect
 def _on_failure(*, sender: Any, **kwargs: Any) -> None:
     metrics.incr(f"celery.task.{_name(sender)}.failed")
 
 
+@signals.task_retry.connect
 def _on_retry(*, sender: Any, **kwargs: Any) -> None:
     metrics.incr(f"celery.task.{_name(sender)}.retried")
-
-
-def connect() -> None:
-    # weak=False: the receivers are module functions that must live as long as the process.
-    signals.task_prerun.connect(_on_prerun, weak=False, dispatch_uid="keel.metrics.prerun")
-    signals.task_postrun.connect(_on_postrun, weak=False, dispatch_uid="keel.metrics.postrun")
-    signals.task_success.connect(_on_success, weak=False, dispatch_uid="keel.metrics.success")
-    signals.task_failure.connect(_on_failure, weak=False, dispatch_uid="keel.metrics.failure")
-    signals.task_retry.connect(_on_retry, weak=False, dispatch_uid="keel.metrics.retry")

@@ -26,11 +26,6 @@ from apps.users.api.serializers import (
 from apps.users.models import User
 
 
-def _request_user(request: Request) -> User:
-    """The authenticated user of a view guarded by IsAuthenticated."""
-    return cast(User, request.user)
-
-
 def _authenticated_user(request: Request) -> User:
     serializer = LoginSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
@@ -134,7 +129,7 @@ class TokenRevokeView(APIView):
 
     @extend_schema(summary="Revoke my API token", request=None, responses={204: None})
     def post(self, request: Request) -> Response:
-        services.user_token_revoke(user=_request_user(request))
+        services.user_token_revoke(user=cast(User, request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -158,4 +153,4 @@ class MeView(generics.RetrieveUpdateAPIView[User]):
     permission_classes = [permissions.IsAuthenticated]
 
     def get_object(self) -> User:
-        return _request_user(self.request)
+        return cast(User, self.request.user)

@@ -1,4 +1,4 @@
-"""Realistic demo data, fast: bulk inserts in batches, one progress bar per kind."""
+"""Realistic demo data, fast: bulk inserts in batches."""
 
 import random
 from datetime import datetime, timedelta
@@ -6,54 +6,22 @@ from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.articles import autocomplete
 from apps.articles import cache as article_cache
 from apps.articles.models import Article
-from apps.core.management.progress import ProgressBar
 from apps.users.models import User
 
 BATCH_SIZE = 2_000
-WORDS = [
-    "async",
-    "cache",
-    "celery",
-    "django",
-    "queue",
-    "redis",
-    "nginx",
-    "gunicorn",
-    "postgres",
-    "index",
-    "scale",
-    "deploy",
-    "worker",
-    "beat",
-    "metrics",
-    "schema",
-    "token",
-    "session",
-    "replica",
-    "backup",
-    "latency",
-    "throughput",
-    "signal",
-    "router",
-    "template",
-    "migration",
-    "upgrade",
-    "pattern",
-    "service",
-    "selector",
-    "factory",
-    "fixture",
-    "release",
-    "rollback",
-    "monitor",
-]
+VOCABULARY = """
+async cache celery django queue redis nginx gunicorn postgres index scale deploy worker beat metrics
+schema token session replica backup latency throughput signal router template migration upgrade
+pattern service selector factory fixture release rollback monitor
+"""
+WORDS = VOCABULARY.split()
 
 
 def _refresh_statistics() -> None:
@@ -103,28 +71,22 @@ class Command(BaseCommand):
         run = f"{timezone.now():%Y%m%d%H%M%S}{rng.randrange(1000):03d}"
         # One hash for every demo user: hashing each would take minutes at Argon2's cost.
         password = make_password("demo-password")
-        users_progress = ProgressBar(options["users"], "Users   ")
-        with transaction.atomic():
-            authors = []
-            for start in range(0, options["users"], BATCH_SIZE):
-                size = min(BATCH_SIZE, options["users"] - start)
-                new_users = [
-                    User(
-                        email=f"demo-{run}-{start + i}@example.com",
-                        first_name=rng.choice(WORDS).title(),
-                        last_name="Demo",
-                        password=password,
-                    )
-                    for i in range(size)
-                ]
-                authors += User.objects.bulk_create(new_users)
-                users_progress.advance(size)
-        users_progress.finish()
+        authors = User.objects.bulk_create(
+            [
+                User(
+                    email=f"demo-{run}-{i}@example.com",
+                    first_name=rng.choice(WORDS).title(),
+                    last_name="Demo",
+                    password=password,
+                )
+                for i in range(options["users"])
+            ],
+            batch_size=BATCH_SIZE,
+        )
         if not authors:
             return
 
         now = timezone.now()
-        articles_progress = ProgressBar(options["articles"], "Articles")
         for start in range(0, options["articles"], BATCH_SIZE):
             size = min(BATCH_SIZE, options["articles"] - start)
             articles: list[Article] = []
@@ -145,8 +107,12 @@ class Command(BaseCommand):
                     )
                 )
             Article.objects.bulk_create(articles)
-            articles_progress.advance(size)
-        articles_progress.finish()
+            # A large seed runs for minutes: say how far it got rather than sit silent.
+            if options["articles"] > BATCH_SIZE:
+                self.stdout.write(f"{start + size:,} of {options['articles']:,} articles", ending="\r")
+                self.stdout.flush()
+        if options["articles"] > BATCH_SIZE:
+            self.stdout.write("")
         _refresh_statistics()
         article_cache.invalidate()
         self.stdout.write(

@@ -41,11 +41,6 @@ def _client_package() -> str:
     return f"postgresql-client-{major}, from the PostgreSQL apt repository if Debian's is older"
 
 
-def backup_files(directory: Path, database_name: str) -> list[Path]:
-    """This database's backups, oldest first (the timestamp in the name sorts by time)."""
-    return sorted(directory.glob(f"{settings.PROJECT_SLUG}-{database_name}-*.dump"))
-
-
 class Command(BaseCommand):
     help = "Back up the database with pg_dump into BACKUP_DIR, keeping the newest BACKUP_KEEP files."
 
@@ -80,7 +75,8 @@ class Command(BaseCommand):
             raise CommandError(f"pg_dump failed: {result.stderr.strip()}")
         # Renamed only once complete, so an interrupted dump never passes for a backup.
         partial.rename(target)
-        removed = backup_files(directory, name)[: -settings.BACKUP_KEEP]
+        # The newest BACKUP_KEEP stay (the timestamp in the name sorts by time).
+        removed = sorted(directory.glob(f"{settings.PROJECT_SLUG}-{name}-*.dump"))[: -settings.BACKUP_KEEP]
         for old in removed:
             old.unlink()
         size_kib = target.stat().st_size / 1024

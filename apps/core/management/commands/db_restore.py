@@ -10,15 +10,6 @@ from django.db import connections
 from apps.core.management.commands.db_backup import postgres_environment
 
 
-def table_count() -> int:
-    with connections["default"].cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
-        )
-        return int(cursor.fetchone()[0])
-
-
 class Command(BaseCommand):
     help = "Restore a backup made by db_backup. Refuses a database that has tables, unless --force."
 
@@ -33,7 +24,7 @@ class Command(BaseCommand):
         backup = Path(options["file"])
         if not backup.is_file():
             raise CommandError(f"No backup file at {backup}.")
-        tables = table_count()
+        tables = len(connections["default"].introspection.table_names())
         connections.close_all()
         if tables and not options["force"]:
             raise CommandError(
