@@ -116,6 +116,12 @@ def _slug(read: Callable[[str], Any]) -> str:
     return str(read("PROJECT_SLUG"))
 
 
+# Keys of concurrent test runs on one Redis must not meet.
+TEST_RUN_PREFIX = Derived(
+    "PROJECT_SLUG-test-<pid>", lambda read: f"{read('PROJECT_SLUG')}-test-{os.getpid()}"
+)
+
+
 _DAY = 60 * 60 * 24
 
 # Topics, in the order of the reference.
@@ -336,8 +342,9 @@ VARIABLES: tuple[Var, ...] = (
         Var(
             "CACHE_KEY_PREFIX",
             "str",
-            Derived("PROJECT_SLUG (tests: PROJECT_SLUG-test-<pid>)", _slug),
+            Derived("PROJECT_SLUG", _slug),
             "Prefix of every cache key, so several sites can share one Redis database.",
+            profiles={"test": TEST_RUN_PREFIX},
         ),
         Var("SESSION_REDIS_URL", "str", "", "Sessions' own Redis; unset: sessions live in the cache."),
     ),
