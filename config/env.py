@@ -953,7 +953,7 @@ def variables() -> dict[str, Var]:
 
 
 @cache
-def dotenv(path: Path = ENV_FILE) -> dict[str, str]:
+def dotenv(path: Path) -> dict[str, str]:
     """The KEY=value lines of `.env`, parsed by django-environ as the settings always have."""
 
     class _File(environ.Env):
@@ -968,12 +968,12 @@ def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The process environment over `.env` (or `environ` alone when given): what the reader reads."""
     if environ is not None:
         return dict(environ)
-    return {**dotenv(), **os.environ}
+    return {**dotenv(ENV_FILE), **os.environ}
 
 
 def export_dotenv() -> None:
     """Put `.env`'s values into the process environment where unset, for the programs Keel starts."""
-    for key, value in dotenv().items():
+    for key, value in dotenv(ENV_FILE).items():
         os.environ.setdefault(key, value)
 
 
@@ -1032,7 +1032,7 @@ def env_is_set(name: str, *, environ: Mapping[str, str] | None = None) -> bool:
 
 
 def _current() -> Mapping[str, str]:
-    return {**dotenv(), **os.environ}
+    return {**dotenv(ENV_FILE), **os.environ}
 
 
 def describe_default(var: Var, profile: str | None = None) -> str:
@@ -1129,4 +1129,8 @@ def main(argv: Iterable[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as a script this file is `__main__`; the apps' declarations use `config.env`, so read
+    # through that one module, not a second copy of it.
+    from config.env import main as _main
+
+    sys.exit(_main())
