@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+from config import project_apps
 from config.env import env_value, variables
 
 # Tests run against real services by design: unless the process environment names others (`.env`
@@ -28,7 +29,8 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Keys of concurrent test runs on one Redis must not meet.
 for _cache in CACHES.values():  # noqa: F405
     _cache["KEY_PREFIX"] = env_value("CACHE_KEY_PREFIX", profile="test")
-AUTOCOMPLETE_KEY_PREFIX = env_value("AUTOCOMPLETE_KEY_PREFIX", profile="test")
+# The apps' own settings with their test defaults (apps/<name>/conf.py), the key prefixes among them.
+globals().update(project_apps.app_settings(profile="test"))
 # Unit tests run tasks in-process; the integration tests start a real worker with their own settings.
 CELERY_TASK_ALWAYS_EAGER = env_value("CELERY_TASK_ALWAYS_EAGER", profile="test")
 # A busy test machine can take more than a second to open a database connection; the tests of the
