@@ -35,7 +35,6 @@ DEV_ONLY = {
     "ruff",
     "coverage",
     "import-linter",
-    "supervisor",
 }
 
 
@@ -92,16 +91,7 @@ def test_the_runtime_install_has_no_dev_only_package(runtime_python):
     installed = set(listed.replace("_", "-").split())
     assert "django" in installed
     assert "gunicorn" in installed
-    assert not installed & {
-        "pytest",
-        "factory-boy",
-        "moto",
-        "flask",
-        "mypy",
-        "ruff",
-        "coverage",
-        "supervisor",
-    }
+    assert not installed & DEV_ONLY
 
 
 def test_no_runtime_module_imports_a_dev_only_package(runtime_python):
@@ -142,6 +132,20 @@ def test_production_settings_pass_check_deploy_from_the_runtime_install(runtime_
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_renderer_validates_its_files_from_the_runtime_install(runtime_python, tmp_path):
+    """The runbook renders with the host's virtualenv: nginx -t and supervisor's parser both run."""
+    result = subprocess.run(
+        [str(runtime_python), "-m", "deploy.render"],
+        cwd=ROOT,
+        env=_production_env(DEPLOY_BUILD_DIR=str(tmp_path / "deploy"), NGINX_TLS="off"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "supervisor: ok" in result.stdout
 
 
 @pytest.fixture(scope="module")
