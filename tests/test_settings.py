@@ -54,6 +54,19 @@ def test_production_refuses_to_start_with_one_line_naming_the_variable(override,
     assert named in lines[0]
 
 
+@pytest.mark.parametrize(("variable", "value"), [("DEBUG", "maybe"), ("CONN_MAX_AGE", "a minute")])
+def test_a_value_of_the_wrong_type_stops_any_profile_with_one_line_naming_it(variable, value):
+    for profile in ("development", "production"):
+        result = manage(
+            "check",
+            env={**PRODUCTION, "DJANGO_SETTINGS_MODULE": f"config.settings.{profile}", variable: value},
+        )
+        assert result.returncode != 0
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert f"{variable}={value!r}" in lines[0]
+
+
 def test_production_passes_check_deploy_with_the_minimal_env():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
     assert result.returncode == 0, result.stderr
