@@ -2,13 +2,10 @@
 
     python -m deploy.render            # or: make render
 
-Reads the process environment over `.env` (like Django does), writes every rendered file into
-the build folder (DEPLOY_BUILD_DIR, default build/deploy/), checks the nginx files with
-`nginx -t` and the supervisor files with supervisor's own parser, and prints where each file went.
-Standard library only (supervisor is imported for validation when present), so it runs anywhere.
-
-Templates use `{{ NAME }}` for values and `@if NAME` / `@else` / `@endif` lines for optional
-blocks; nginx's own `$variables` pass through untouched.
+Reads the process environment over `.env` (like Django does), renders the Jinja2 templates in
+deploy/nginx/ and deploy/supervisor/ into the build folder (DEPLOY_BUILD_DIR, default
+build/deploy/), checks the nginx files with `nginx -t` and the supervisor files with
+supervisor's own parser, and prints where each file went.
 """
 
 from __future__ import annotations
@@ -20,18 +17,30 @@ import re
 import shutil
 import subprocess
 import sys
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
+
 DEPLOY_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = DEPLOY_DIR.parent
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Z0-9_]+)\s*\}\}")
 _RATE = re.compile(r"^\d+r/[sm]$")
 _DURATION = re.compile(r"^\d+(ms|s|m)?$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+# Block tags take no line of their own in the output; a name the context lacks is an error, not "".
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(DEPLOY_DIR),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    autoescape=False,  # noqa: S701 (nginx and supervisor files, not HTML)
+)
 
 
 class RenderError(Exception):
@@ -90,69 +99,7 @@ def _words(value: str) -> list[str]:
     return [word for word in re.split(r"[\s,]+", value.strip()) if word]
 
 
-# --- templates ---------------------------------------------------------------------------------
-
-
-def render_text(text: str, context: Mapping[str, object], source: str = "template") -> str:
-    """Fill `{{ NAME }}` from `context` and keep or drop `@if NAME` blocks."""
-    out: list[str] = []
-    # Each entry: (is the enclosing block active, is this block's condition true).
-    stack: list[tuple[bool, bool]] = []
-    active = True
-    for number, line in enumerate(text.splitlines(keepends=True), start=1):
-        stripped = line.strip()
-        if stripped.startswith("@if "):
-            name = stripped[4:].strip()
-            negate = name.startswith("not ")
-            name = name.removeprefix("not ").strip()
-            if name not in context:
-                raise RenderError(f"{source}:{number}: @if {name}: the renderer has no value named {name}")
-            condition = bool(context[name]) != negate
-            stack.append((active, condition))
-            active = active and condition
-            continue
-        if stripped == "@else":
-            if not stack:
-                raise RenderError(f"{source}:{number}: @else without @if")
-            parent, condition = stack[-1]
-            stack[-1] = (parent, not condition)
-            active = parent and not condition
-            continue
-        if stripped == "@endif":
-            if not stack:
-                raise RenderError(f"{source}:{number}: @endif without @if")
-            active = stack.pop()[0]
-            continue
-        if active:
-            out.append(_fill(line, context, f"{source}:{number}"))
-    if stack:
-        raise RenderError(f"{source}: @if without @endif")
-    return "".join(out)
-
-
-def _fill(line: str, context: Mapping[str, object], where: str) -> str:
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in context:
-            raise RenderError(f"{where}: {{{{ {name} }}}}: the renderer has no value named {name}")
-        return str(context[name])
-
-    match = _PLACEHOLDER.fullmatch(line.strip())
-    if match and "\n" in str(context.get(match.group(1), "")):
-        # A multi-line value alone on its line keeps the line's indentation on every line.
-        indent = line[: len(line) - len(line.lstrip())]
-        lines = value(match).splitlines()
-        return "".join(f"{indent}{text}\n" if text else "\n" for text in lines)
-    return _PLACEHOLDER.sub(value, line)
-
-
 # --- the values the templates see --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Output:
-    template: Path
-    target: Path
 
 
 def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> dict[str, object]:
@@ -167,23 +114,19 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
     local = target == "local"
     slug = re.sub(r"[^a-z0-9_]", "_", env.get("PROJECT_SLUG", "keel").strip().lower()) or "keel"
 
+    def text(name: str, default: str = "") -> str:
+        return env.get(name, "").strip() or default
+
     def path(name: str, default: Path) -> Path:
-        value = env.get(name, "").strip()
+        value = text(name)
         return Path(value).expanduser().resolve() if value else default
 
     app_dir = path("DEPLOY_APP_DIR", project_dir)
     build_dir = path("DEPLOY_BUILD_DIR", project_dir / "build" / "deploy")
     run_dir = path("DEPLOY_RUN_DIR", build_dir / "run" if local else Path(f"/run/{slug}"))
     log_dir = path("DEPLOY_LOG_DIR", build_dir / "log" if local else Path(f"/var/log/{slug}"))
-    nginx_log_dir = path("NGINX_LOG_DIR", log_dir if local else Path("/var/log/nginx"))
-    venv = path("DEPLOY_VENV", app_dir / ".venv")
-    static_root = path("STATIC_ROOT", app_dir / "staticfiles")
-    media_root = path("MEDIA_ROOT", app_dir / "media")
 
-    gunicorn_bind = env.get("GUNICORN_BIND", "").strip() or f"unix:{run_dir / 'gunicorn.sock'}"
-    upstreams = _words(env.get("NGINX_UPSTREAM_SERVERS", "")) or [gunicorn_bind]
-    upstream_max_fails = env.get("NGINX_UPSTREAM_MAX_FAILS", "").strip() or "3"
-    upstream_fail_timeout = env.get("NGINX_UPSTREAM_FAIL_TIMEOUT", "").strip() or "10"
+    gunicorn_bind = text("GUNICORN_BIND", f"unix:{run_dir / 'gunicorn.sock'}")
     gunicorn_timeout = as_int(env, "GUNICORN_TIMEOUT", 30)
     graceful_timeout = as_int(env, "GUNICORN_GRACEFUL_TIMEOUT", 30)
     gunicorn_keepalive = as_int(env, "GUNICORN_KEEPALIVE", 65)
@@ -193,35 +136,21 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         )
 
     tls = as_bool(env, "NGINX_TLS", default=not local)
-    listen_http = _words(env.get("NGINX_LISTEN", "")) or (["127.0.0.1:8080"] if local else ["80", "[::]:80"])
-    listen_https = _words(env.get("NGINX_LISTEN_TLS", "")) or (
-        ["127.0.0.1:8443"] if local else ["443", "[::]:443"]
-    )
+    listen_http = _words(text("NGINX_LISTEN")) or (["127.0.0.1:8080"] if local else ["80", "[::]:80"])
+    listen_https = _words(text("NGINX_LISTEN_TLS")) or (["127.0.0.1:8443"] if local else ["443", "[::]:443"])
     https_port = listen_https[0].rsplit(":", 1)[-1] if tls else "443"
     http_port = listen_http[0].rsplit(":", 1)[-1]
-    tls_cert = env.get("NGINX_TLS_CERT", "").strip()
-    tls_key = env.get("NGINX_TLS_KEY", "").strip()
-    if tls and not (tls_cert and tls_key):
+    if tls and not (text("NGINX_TLS_CERT") and text("NGINX_TLS_KEY")):
         raise RenderError(
             "NGINX_TLS is on but NGINX_TLS_CERT / NGINX_TLS_KEY are not set; set both to the "
             "certificate chain and key files, or set NGINX_TLS=off for a plain-HTTP stack."
         )
 
-    allowed_hosts = _words(env.get("ALLOWED_HOSTS", ""))
-    server_names = (
-        _words(env.get("NGINX_SERVER_NAMES", ""))
-        or [host for host in allowed_hosts if host != "*"]
-        or ["localhost", "127.0.0.1"]
-    )
-
-    limit_req = as_bool(env, "NGINX_LIMIT_REQ", default=True)
-    rates = {name: env.get(name, default).strip() for name, default in _RATE_DEFAULTS.items()}
+    rates = {name: text(name, default) for name, default in _RATE_DEFAULTS.items()}
     for name, rate in rates.items():
         if not _RATE.match(rate):
             raise RenderError(f"{name}={rate!r} is not an nginx rate; use e.g. 10r/m or 20r/s.")
-
-    microcache = as_bool(env, "NGINX_MICROCACHE", default=True)
-    microcache_ttl = env.get("NGINX_MICROCACHE_TTL", "1s").strip()
+    microcache_ttl = text("NGINX_MICROCACHE_TTL", "1s")
     if not _DURATION.match(microcache_ttl):
         raise RenderError(
             f"NGINX_MICROCACHE_TTL={microcache_ttl!r} is not an nginx time; use e.g. 1s or 500ms."
@@ -241,21 +170,16 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
                 f"CELERY_WORKER_STOP_TIMEOUT={worker_stop} must be longer than {name}={limit}, "
                 "or supervisor kills the worker while tasks are still finishing."
             )
-    concurrency = env.get("CELERY_WORKER_CONCURRENCY", "").strip()
 
-    programs = _words(env.get("DEPLOY_PROGRAMS", "")) or ["web", "worker", "beat"]
+    programs = _words(text("DEPLOY_PROGRAMS")) or ["web", "worker", "beat"]
     unknown = set(programs) - {"web", "worker", "beat"}
     if unknown:
         raise RenderError(
             f"DEPLOY_PROGRAMS names {', '.join(sorted(unknown))}; choose from web, worker, beat."
         )
 
-    deploy_user = env.get("DEPLOY_USER", "").strip() or ("" if local else slug)
-    nginx_bin = env.get("NGINX_BIN", "").strip() or shutil.which("nginx") or "/usr/sbin/nginx"
+    nginx_bin = text("NGINX_BIN") or shutil.which("nginx") or "/usr/sbin/nginx"
     nginx_version = installed_nginx_version(nginx_bin)
-    # nginx 1.25.1 moved HTTP/2 from a `listen` flag to its own directive.
-    http2_directive = nginx_version >= (1, 25, 1)
-    https_flags = "ssl" if http2_directive else "ssl http2"
     running_as_root = hasattr(os, "geteuid") and os.geteuid() == 0
 
     # Only the variables gunicorn.conf.py reads; nginx's side is rendered from the same values.
@@ -273,6 +197,7 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         if env.get(key):
             gunicorn_env[key] = env[key]
 
+    concurrency = text("CELERY_WORKER_CONCURRENCY")
     return {
         "TARGET": target,
         "LOCAL": local,
@@ -281,47 +206,49 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         "BUILD_DIR": build_dir,
         "RUN_DIR": run_dir,
         "LOG_DIR": log_dir,
-        "VENV_BIN": venv / "bin",
-        "STATIC_ROOT": static_root,
-        "MEDIA_ROOT": media_root,
-        "ADMIN_URL": "/" + env.get("ADMIN_URL", "admin/").strip().strip("/") + "/",
+        "VENV_BIN": path("DEPLOY_VENV", app_dir / ".venv") / "bin",
+        "STATIC_ROOT": path("STATIC_ROOT", app_dir / "staticfiles"),
+        "MEDIA_ROOT": path("MEDIA_ROOT", app_dir / "media"),
+        "ADMIN_URL": "/" + text("ADMIN_URL", "admin/").strip("/") + "/",
         # nginx
         "NGINX_BIN": nginx_bin,
-        "NGINX_USER": env.get("NGINX_USER", "").strip() or ("root" if local and running_as_root else ""),
-        "NGINX_WORKER_PROCESSES": env.get("NGINX_WORKER_PROCESSES", "auto").strip(),
-        "NGINX_MIME_TYPES": env.get("NGINX_MIME_TYPES", "/etc/nginx/mime.types").strip(),
-        "NGINX_LOG_DIR": nginx_log_dir,
-        "NGINX_SERVER_NAMES": " ".join(server_names),
-        "UPSTREAM_SERVERS": "\n".join(
-            f"server {_nginx_upstream(server, upstream_max_fails, upstream_fail_timeout)};"
-            for server in upstreams
+        "NGINX_USER": text("NGINX_USER", "root" if local and running_as_root else ""),
+        "NGINX_WORKER_PROCESSES": text("NGINX_WORKER_PROCESSES", "auto"),
+        "NGINX_MIME_TYPES": text("NGINX_MIME_TYPES", "/etc/nginx/mime.types"),
+        "NGINX_LOG_DIR": path("NGINX_LOG_DIR", log_dir if local else Path("/var/log/nginx")),
+        "NGINX_SERVER_NAMES": " ".join(
+            _words(text("NGINX_SERVER_NAMES"))
+            or [host for host in _words(text("ALLOWED_HOSTS")) if host != "*"]
+            or ["localhost", "127.0.0.1"]
         ),
-        "UPSTREAM_KEEPALIVE_TIMEOUT": gunicorn_keepalive - 1
-        if gunicorn_keepalive <= 10
-        else gunicorn_keepalive - 5,
+        # gunicorn and nginx spell a unix socket the same way ("unix:/path"); a bare port means localhost.
+        "UPSTREAM_SERVERS": [
+            f"127.0.0.1:{server}" if server.isdigit() else server
+            for server in _words(text("NGINX_UPSTREAM_SERVERS")) or [gunicorn_bind]
+        ],
+        "NGINX_UPSTREAM_MAX_FAILS": text("NGINX_UPSTREAM_MAX_FAILS", "3"),
+        "NGINX_UPSTREAM_FAIL_TIMEOUT": text("NGINX_UPSTREAM_FAIL_TIMEOUT", "10"),
+        "UPSTREAM_KEEPALIVE_TIMEOUT": gunicorn_keepalive - (1 if gunicorn_keepalive <= 10 else 5),
         "GUNICORN_KEEPALIVE": gunicorn_keepalive,
         "PROXY_TIMEOUT": gunicorn_timeout,
-        "LISTEN_HTTP": "\n".join(f"listen {address};" for address in listen_http),
-        "LISTEN_HTTP_DEFAULT": "\n".join(f"listen {address} default_server;" for address in listen_http),
+        "NGINX_LISTEN": listen_http,
         "NGINX_TLS": tls,
-        "LISTEN_HTTPS": "\n".join(f"listen {address} {https_flags};" for address in listen_https),
-        "LISTEN_HTTPS_DEFAULT": "\n".join(
-            f"listen {address} {https_flags} default_server;" for address in listen_https
-        ),
-        "HTTP2_DIRECTIVE": http2_directive,
+        "NGINX_LISTEN_TLS": listen_https,
+        # nginx 1.25.1 moved HTTP/2 from a `listen` flag to its own directive.
+        "HTTP2_DIRECTIVE": nginx_version >= (1, 25, 1),
         # ssl_reject_handshake arrived in nginx 1.19.4 (Debian 11 and Ubuntu 22.04 ship 1.18).
         "REJECT_HANDSHAKE": nginx_version >= (1, 19, 4),
         "HTTPS_PORT_SUFFIX": "" if https_port == "443" else f":{https_port}",
         "HTTP_PORT_SUFFIX": "" if http_port == "80" else f":{http_port}",
-        "NGINX_TLS_CERT": tls_cert,
-        "NGINX_TLS_KEY": tls_key,
-        "NGINX_TLS_DHPARAM": env.get("NGINX_TLS_DHPARAM", "").strip(),
+        "NGINX_TLS_CERT": text("NGINX_TLS_CERT"),
+        "NGINX_TLS_KEY": text("NGINX_TLS_KEY"),
+        "NGINX_TLS_DHPARAM": text("NGINX_TLS_DHPARAM"),
         "NGINX_TLS_STAPLING": as_bool(env, "NGINX_TLS_STAPLING", default=False),
-        "NGINX_RESOLVER": env.get("NGINX_RESOLVER", "127.0.0.53").strip(),
+        "NGINX_RESOLVER": text("NGINX_RESOLVER", "127.0.0.53"),
         "HSTS": hsts,
-        "NGINX_CLIENT_MAX_BODY_SIZE": env.get("NGINX_CLIENT_MAX_BODY_SIZE", "10m").strip(),
-        "NGINX_LIMIT_REQ": limit_req,
-        "NGINX_MICROCACHE": microcache,
+        "NGINX_CLIENT_MAX_BODY_SIZE": text("NGINX_CLIENT_MAX_BODY_SIZE", "10m"),
+        "NGINX_LIMIT_REQ": as_bool(env, "NGINX_LIMIT_REQ", default=True),
+        "NGINX_MICROCACHE": as_bool(env, "NGINX_MICROCACHE", default=True),
         "NGINX_MICROCACHE_TTL": microcache_ttl,
         "NGINX_CACHE_DIR": path(
             "NGINX_CACHE_DIR", run_dir / "nginx" / "cache" if local else Path(f"/var/cache/nginx/{slug}")
@@ -334,12 +261,12 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         "NGINX_ACME_ROOT": path("NGINX_ACME_ROOT", build_dir / "acme" if local else Path("/var/www/acme")),
         # supervisor
         "PROGRAMS": ",".join(programs),
-        "DEPLOY_USER": deploy_user,
+        "DEPLOY_USER": text("DEPLOY_USER", "" if local else slug),
         "WEB_ENVIRONMENT": ",".join(
             f'{key}="{_supervisor_value(value)}"' for key, value in sorted(gunicorn_env.items())
         ),
         "WEB_STOP_TIMEOUT": graceful_timeout + 10,
-        "WORKER_ARGS": f" --concurrency={int(concurrency)}" if concurrency else "",
+        "CELERY_WORKER_CONCURRENCY": int(concurrency) if concurrency else "",
         "WORKER_STOP_TIMEOUT": worker_stop,
     }
 
@@ -363,15 +290,7 @@ _RATE_DEFAULTS = {
 def _retry_after(rate: str) -> int:
     """Whole seconds until a rate of "10r/m" or "20r/s" lets one more request through."""
     count, _, unit = rate.partition("r/")
-    period = 60 if unit == "m" else 1
-    return max(1, math.ceil(period / max(1, int(count))))
-
-
-def _nginx_upstream(server: str, max_fails: str, fail_timeout: str) -> str:
-    # gunicorn and nginx spell a unix socket the same way ("unix:/path"); a bare port means localhost.
-    address = f"127.0.0.1:{server}" if server.isdigit() else server
-    # Passive health: after max_fails failed attempts nginx skips the server for fail_timeout.
-    return f"{address} max_fails={max_fails} fail_timeout={fail_timeout}s"
+    return max(1, math.ceil((60 if unit == "m" else 1) / max(1, int(count))))
 
 
 def _supervisor_value(value: str) -> str:
@@ -379,28 +298,52 @@ def _supervisor_value(value: str) -> str:
     return value.replace("%", "%%").replace('"', '\\"')
 
 
+# --- rendering ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Output:
+    template: str  # relative to deploy/
+    target: Path
+
+
 def outputs(context: Mapping[str, object]) -> list[Output]:
     """Which template goes where in the build folder (a tree shaped like /etc/nginx and /etc/supervisor)."""
-    build = Path(str(context["BUILD_DIR"]))
-    slug = str(context["SLUG"])
-    nginx, supervisor = DEPLOY_DIR / "nginx", DEPLOY_DIR / "supervisor"
+    build, slug = Path(str(context["BUILD_DIR"])), context["SLUG"]
     result = [
-        Output(nginx / "nginx.conf.template", build / "nginx" / "nginx.conf"),
-        Output(nginx / "site.conf.template", build / "nginx" / "sites-available" / f"{slug}.conf"),
+        Output("nginx/nginx.conf.j2", build / "nginx" / "nginx.conf"),
+        Output("nginx/site.conf.j2", build / "nginx" / "sites-available" / f"{slug}.conf"),
     ]
-    for snippet in sorted((nginx / "snippets").glob("*.conf.template")):
-        name = snippet.name.removesuffix(".template")
-        result.append(Output(snippet, build / "nginx" / "snippets" / slug / name))
-    result.append(Output(supervisor / "supervisord.conf.template", build / "supervisor" / "supervisord.conf"))
+    for snippet in sorted((DEPLOY_DIR / "nginx" / "snippets").glob("*.conf.j2")):
+        result.append(
+            Output(f"nginx/snippets/{snippet.name}", build / "nginx" / "snippets" / str(slug) / snippet.stem)
+        )
+    result.append(Output("supervisor/supervisord.conf.j2", build / "supervisor" / "supervisord.conf"))
     programs = ["group", *str(context["PROGRAMS"]).split(","), *(["nginx"] if context["LOCAL"] else [])]
     for program in programs:
         result.append(
             Output(
-                supervisor / f"{program}.conf.template",
-                build / "supervisor" / "conf.d" / f"{slug}-{program}.conf",
+                f"supervisor/{program}.conf.j2", build / "supervisor" / "conf.d" / f"{slug}-{program}.conf"
             )
         )
     return result
+
+
+def render_template(name: str, context: Mapping[str, object]) -> str:
+    """One template filled from `context`; a mistake in it names the file and line."""
+    try:
+        return TEMPLATES.get_template(name).render(context)
+    except jinja2.TemplateSyntaxError as error:
+        raise RenderError(f"{name}:{error.lineno}: {error.message}") from None
+    except jinja2.UndefinedError as error:
+        # Jinja2 rewrites the traceback so the template's own frame carries its line.
+        lines = [
+            frame.lineno
+            for frame in traceback.extract_tb(error.__traceback__)
+            if frame.filename.endswith(name)
+        ]
+        where = f"{name}:{lines[-1]}" if lines else name
+        raise RenderError(f"{where}: {error.message}; the renderer has no such value") from None
 
 
 def render(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> tuple[dict[str, object], list[Output]]:
@@ -412,7 +355,7 @@ def render(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> tuple[dic
     for stale in (build / "nginx", build / "supervisor"):
         shutil.rmtree(stale, ignore_errors=True)
     for output in files:
-        text = render_text(output.template.read_text(), context, str(output.template.relative_to(DEPLOY_DIR)))
+        text = render_template(output.template, context)
         output.target.parent.mkdir(parents=True, exist_ok=True)
         output.target.write_text(text)
     if context["LOCAL"]:
@@ -478,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"Rendered for DEPLOY_TARGET={context['TARGET']}:")
     for output in files:
-        print(f"  {output.template.relative_to(PROJECT_DIR)}  ->  {output.target}")
+        print(f"  deploy/{output.template}  ->  {output.target}")
     if not args.no_validate:
         print("nginx -t: ok; supervisor: ok")
     return 0
