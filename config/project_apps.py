@@ -2,7 +2,8 @@
 
 An app is a package `apps/<name>/` with an `apps.py`. It is installed by existing; its pages
 (`apps/<name>/urls.py`) are mounted at `/<name>/`, its API (`apps/<name>/api/urls.py`) under
-`/api/v1/`, its periodic tasks (`apps/<name>/schedule.py`) join the beat schedule. Deleting the
+`/api/v1/`, its periodic tasks (`apps/<name>/schedule.py`) join the beat schedule, its settings
+(`apps/<name>/conf.py`) join the settings and the settings reference. Deleting the
 folder removes it. This keeps a fork's work out of the files that Keel
 itself changes, so pulling Keel's improvements merges cleanly.
 """
@@ -35,14 +36,33 @@ def page_url_modules() -> list[tuple[str, str]]:
     return [(f"{name.removeprefix('apps.')}/", f"{name}.urls") for name in with_pages]
 
 
-def beat_schedules(env: Any) -> dict[str, dict[str, Any]]:
-    """Every project app's `schedule.beat_schedule(env)`, so an app's periodic tasks leave with it."""
+def beat_schedules() -> dict[str, dict[str, Any]]:
+    """Every project app's `schedule.beat_schedule()`, so an app's periodic tasks leave with it."""
     schedules: dict[str, dict[str, Any]] = {}
     for name in discover():
         if has_module(f"{name}.schedule"):
-            schedules.update(import_module(f"{name}.schedule").beat_schedule(env))
+            schedules.update(import_module(f"{name}.schedule").beat_schedule())
     return schedules
 
 
 def api_url_modules() -> list[str]:
     return [f"{name}.api.urls" for name in discover() if has_module(f"{name}.api.urls")]
+
+
+def app_variables() -> list[Any]:
+    """Every project app's environment variables, declared in `apps/<name>/conf.py` (VARIABLES)."""
+    return [
+        var
+        for name in discover()
+        if has_module(f"{name}.conf")
+        for var in import_module(f"{name}.conf").VARIABLES
+    ]
+
+
+def app_settings(profile: str | None = None) -> dict[str, Any]:
+    """Every project app's settings, from `apps/<name>/conf.py`'s `settings(profile)`."""
+    merged: dict[str, Any] = {}
+    for name in discover():
+        if has_module(f"{name}.conf"):
+            merged.update(import_module(f"{name}.conf").settings(profile))
+    return merged

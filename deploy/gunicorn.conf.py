@@ -1,8 +1,9 @@
-"""Gunicorn's configuration: every value from the environment, production defaults otherwise.
+"""Gunicorn's configuration: every value through Keel's one reader (config/env.py).
 
-Used as `gunicorn -c deploy/gunicorn.conf.py config.wsgi`. The supervisor program rendered by
-`python -m deploy.render` sets the values that nginx depends on (bind, timeouts, keep-alive), so
-both sides always agree; the rest may be set in the environment of supervisord.
+Used as `gunicorn -c deploy/gunicorn.conf.py config.wsgi` from the checkout. Names, types and
+defaults live in config/env.py (and docs/settings.md); the process environment wins over `.env`.
+The supervisor program rendered by `python -m deploy.render` sets the values that nginx depends on
+(bind, timeouts, keep-alive), so both sides always agree.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn import glogging
+
+from config.env import env_value
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -71,15 +74,6 @@ def default_workers(cpus: int) -> int:
     return 2 * cpus + 1
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else default
-
-
-def _env_str(name: str, default: str) -> str:
-    return os.environ.get(name, "").strip() or default
-
-
 def die_with_parent() -> None:
     """Have the kernel kill this process when its parent dies (Linux; a no-op elsewhere)."""
     if not sys.platform.startswith("linux"):
@@ -112,33 +106,33 @@ class JsonAccessLogger(glogging.Logger):
 
 
 # Where gunicorn listens: a unix socket in production (nginx on the same host), or host:port.
-bind = [_env_str("GUNICORN_BIND", "unix:/run/keel/gunicorn.sock")]
+bind = [env_value("GUNICORN_BIND")]
 # The socket is group-writable, so nginx's user (in the app's group) can connect.
-umask = int(_env_str("GUNICORN_UMASK", "0o007"), 8)
+umask = int(env_value("GUNICORN_UMASK"), 8)
 
 # Threads per worker keep slow clients and I/O waits from blocking the worker.
-worker_class = _env_str("GUNICORN_WORKER_CLASS", "gthread")
-threads = _env_int("GUNICORN_THREADS", 4)
-workers = _env_int("GUNICORN_WORKERS", default_workers(usable_cpus()))
+worker_class = env_value("GUNICORN_WORKER_CLASS")
+threads = env_value("GUNICORN_THREADS")
+workers = env_value("GUNICORN_WORKERS") or default_workers(usable_cpus())
 
 # A worker silent for this long is killed and replaced; nginx's proxy timeouts use the same value.
-timeout = _env_int("GUNICORN_TIMEOUT", 30)
+timeout = env_value("GUNICORN_TIMEOUT")
 # On TERM or HUP, in-flight requests get this long to finish; supervisor waits longer than this.
-graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+graceful_timeout = env_value("GUNICORN_GRACEFUL_TIMEOUT")
 # Longer than nginx's upstream keepalive_timeout, so nginx never reuses a connection we just closed.
-keepalive = _env_int("GUNICORN_KEEPALIVE", 65)
+keepalive = env_value("GUNICORN_KEEPALIVE")
 
 # Recycle workers now and then so a slow leak never takes the site down; jitter spreads the restarts.
 # Not too often: a new worker imports the whole app again, and recycling every 2,000 requests
 # lowered every Django case of `make bench` (make soak checks that worker memory stays flat meanwhile).
-max_requests = _env_int("GUNICORN_MAX_REQUESTS", 20_000)
-max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 2_000)
+max_requests = env_value("GUNICORN_MAX_REQUESTS")
+max_requests_jitter = env_value("GUNICORN_MAX_REQUESTS_JITTER")
 
 # The worker heartbeat file lives in memory: on a disk-backed /tmp a slow disk gets workers killed.
-worker_tmp_dir = _env_str("GUNICORN_WORKER_TMP_DIR", "/dev/shm")  # noqa: S108 (a directory, not a file name)
+worker_tmp_dir = env_value("GUNICORN_WORKER_TMP_DIR")
 
 # Only nginx on this host may tell us the client's scheme (X-Forwarded-Proto).
-forwarded_allow_ips = _env_str("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+forwarded_allow_ips = env_value("GUNICORN_FORWARDED_ALLOW_IPS")
 
 # Request line and header limits match nginx's large_client_header_buffers (8k).
 limit_request_line = 8190
@@ -149,9 +143,9 @@ limit_request_field_size = 8190
 preload_app = False
 
 # Logs go to stdout/stderr; supervisor writes them to files and rotates them.
-accesslog = _env_str("GUNICORN_ACCESSLOG", "-")
-errorlog = _env_str("GUNICORN_ERRORLOG", "-")
-loglevel = _env_str("GUNICORN_LOG_LEVEL", "info")
+accesslog = env_value("GUNICORN_ACCESSLOG")
+errorlog = env_value("GUNICORN_ERRORLOG")
+loglevel = env_value("GUNICORN_LOG_LEVEL")
 logger_class = JsonAccessLogger
 # One JSON object per line; the request id is the one nginx passed in and Django answered with.
 access_log_format = json.dumps(
@@ -170,22 +164,21 @@ access_log_format = json.dumps(
         "pid": "%(p)s",
     }
 )
-proc_name = _env_str("GUNICORN_PROC_NAME", "keel-web")
+proc_name = env_value("GUNICORN_PROC_NAME")
 
 # Gunicorn 25's control socket (for `gunicornc`) defaults to one path in $HOME shared by every
 # gunicorn of that user; the renderer puts it next to the app's socket, else it stays off.
-control_socket = _env_str("GUNICORN_CONTROL_SOCKET", "")
+control_socket = env_value("GUNICORN_CONTROL_SOCKET") or ""
 control_socket_disable = not control_socket
 
 # The Munin gunicorn_workers plugin counts the master's children from this file.
-pidfile = _env_str("GUNICORN_PIDFILE", "") or None
+pidfile = env_value("GUNICORN_PIDFILE")
 
 # --- statsd ---------------------------------------------------------------------------------
 # Gunicorn's own metrics (requests, status codes, worker count) beside the app's, same prefix.
-_statsd_host = _env_str("STATSD_HOST", "")
-if _statsd_host:
-    statsd_host = f"{_statsd_host}:{_env_str('STATSD_PORT', '8125')}"
-    statsd_prefix = _env_str("STATSD_PREFIX", "") or _env_str("PROJECT_SLUG", "keel")
+if env_value("STATSD_HOST"):
+    statsd_host = f"{env_value('STATSD_HOST')}:{env_value('STATSD_PORT')}"
+    statsd_prefix = env_value("STATSD_PREFIX")
 
 
 def post_worker_init(worker: Any) -> None:

@@ -1,13 +1,15 @@
 """This app's periodic tasks, merged into CELERY_BEAT_SCHEDULE (see config/project_apps.py).
 
-Called by the settings with their environment reader: nothing here may import Django models.
+Called by the settings: nothing here may import Django models.
 """
 
 from typing import Any
 
+from config.env import env_value
 
-def beat_schedule(env: Any) -> dict[str, dict[str, Any]]:
-    publish_interval = env.float("ARTICLES_PUBLISH_INTERVAL", default=60.0)
+
+def beat_schedule() -> dict[str, dict[str, Any]]:
+    publish_interval = env_value("ARTICLES_PUBLISH_INTERVAL")
     return {
         "articles.publish-due": {
             "task": "apps.articles.tasks.publish_due_articles",
@@ -18,10 +20,10 @@ def beat_schedule(env: Any) -> dict[str, dict[str, Any]]:
         # The autocomplete index: reindexes what changed since the last run, rebuilds it if missing.
         "articles.reindex-changed": {
             "task": "apps.articles.tasks.sweep_autocomplete_index",
-            "schedule": env.float("ARTICLES_REINDEX_INTERVAL", default=60.0),
+            "schedule": env_value("ARTICLES_REINDEX_INTERVAL"),
         },
         "articles.requeue-unnotified": {
             "task": "apps.articles.tasks.requeue_unnotified_articles",
-            "schedule": env.float("ARTICLES_SWEEP_INTERVAL", default=300.0),
+            "schedule": env_value("ARTICLES_SWEEP_INTERVAL"),
         },
     }

@@ -570,7 +570,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "options": {"expire_seconds": 25},
     },
     # Each app's own entries, from apps/<name>/schedule.py.
-    **project_apps.beat_schedules(env),
+    **project_apps.beat_schedules(),
 }
 
 # Error tracking: Sentry, on when SENTRY_DSN is set. No personal data is sent unless asked for.
