@@ -70,36 +70,36 @@ def build_context(env: Mapping[str, str]) -> dict[str, Any]:
     The defaults that depend on the target or on other values are derived here.
     """
 
-    def read(name: str, profile: str | None = None) -> Any:
+    target = None  # DEPLOY_TARGET, the profile of every value read after it
+
+    def get(name: str, local_default: object = None, host_default: object = None) -> Any:
         try:
-            value = env_value(name, profile=profile, environ=env)
+            value = env_value(name, profile=target, environ=env)
         except EnvError as error:
             raise RenderError(str(error)) from None
+        if value is None:  # a default the reader leaves to the renderer: it depends on the target
+            return local_default if local else host_default
         return value.expanduser().resolve() if isinstance(value, Path) else value
 
-    target = read("DEPLOY_TARGET")
+    target = get("DEPLOY_TARGET")
     if target not in {"local", "host"}:
         raise RenderError(f"DEPLOY_TARGET={target!r}: use local or host.")
     local = target == "local"
 
-    def get(name: str, local_default: object = None, host_default: object = None) -> Any:
-        value = read(name, target)
-        return value if value is not None else local_default if local else host_default
-
     def in_app(name: str) -> Path:
         # The reader's default lies in this checkout; the programs run from DEPLOY_APP_DIR.
-        path = read(name)
+        path = get(name)
         return path if env_is_set(name, environ=env) else app_dir / path.relative_to(PROJECT_DIR)
 
-    slug = re.sub(r"[^a-z0-9_]", "_", read("PROJECT_SLUG").lower()) or "keel"
-    app_dir, build_dir = read("DEPLOY_APP_DIR"), read("DEPLOY_BUILD_DIR")
+    slug = re.sub(r"[^a-z0-9_]", "_", get("PROJECT_SLUG").lower()) or "keel"
+    app_dir, build_dir = get("DEPLOY_APP_DIR"), get("DEPLOY_BUILD_DIR")
     run_dir = get("DEPLOY_RUN_DIR", build_dir / "run", Path(f"/run/{slug}"))
     log_dir = get("DEPLOY_LOG_DIR", build_dir / "log", Path(f"/var/log/{slug}"))
 
     bind = (
-        read("GUNICORN_BIND") if env_is_set("GUNICORN_BIND", environ=env) else f"unix:{run_dir}/gunicorn.sock"
+        get("GUNICORN_BIND") if env_is_set("GUNICORN_BIND", environ=env) else f"unix:{run_dir}/gunicorn.sock"
     )
-    keepalive = read("GUNICORN_KEEPALIVE")
+    keepalive = get("GUNICORN_KEEPALIVE")
     if keepalive < 2:
         raise RenderError(
             "GUNICORN_KEEPALIVE must be at least 2 s: nginx keeps idle connections to gunicorn."
@@ -107,8 +107,8 @@ def build_context(env: Mapping[str, str]) -> dict[str, Any]:
     # What nginx is rendered against; gunicorn reads everything else from the environment itself.
     gunicorn = {
         "GUNICORN_BIND": bind,
-        "GUNICORN_TIMEOUT": read("GUNICORN_TIMEOUT"),
-        "GUNICORN_GRACEFUL_TIMEOUT": read("GUNICORN_GRACEFUL_TIMEOUT"),
+        "GUNICORN_TIMEOUT": get("GUNICORN_TIMEOUT"),
+        "GUNICORN_GRACEFUL_TIMEOUT": get("GUNICORN_GRACEFUL_TIMEOUT"),
         "GUNICORN_KEEPALIVE": keepalive,
         "GUNICORN_CONTROL_SOCKET": get("GUNICORN_CONTROL_SOCKET") or run_dir / "gunicorn.ctl",
         "GUNICORN_PIDFILE": get("GUNICORN_PIDFILE") or run_dir / "gunicorn.pid",
