@@ -39,6 +39,15 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 .PHONY: install
 install: $(VENV)/.synced ## Create .venv and install the locked dependencies
 
+# A host needs only what the site runs: no test, lint or type-checking packages (the dev group).
+# RUNTIME_VENV=/srv/keel/.venv puts it elsewhere; the deploy renderer's DEPLOY_VENV names it.
+RUNTIME_VENV ?= $(VENV)
+.PHONY: install-runtime
+install-runtime: | $(UV) ## Install only the runtime dependencies (no dev group) into RUNTIME_VENV (.venv), as a host should
+	UV_PROJECT_ENVIRONMENT=$(RUNTIME_VENV) $(UV) sync --frozen --no-dev --compile-bytecode --python $(PYTHON)
+	@# The dev group is gone from it: `make install` must sync again before the tests or lint run.
+	@rm -f $(RUNTIME_VENV)/.synced $(RUNTIME_VENV)/.synced-mysql
+
 .PHONY: migrate
 migrate: install ## Apply database migrations
 	$(MANAGE) migrate --no-input
@@ -174,13 +183,19 @@ system-deps: ## Check the system packages (nginx, redis-server, openssl, munin-n
 	fi
 
 .PHONY: lint
-lint: install ## ruff, ruff format --check, mypy, import contracts, makemigrations --check, check --deploy
+lint: install ## ruff, ruff format --check, mypy, import contracts, makemigrations --check, check --deploy, docs/settings.md current
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports --no-cache
 	$(MANAGE) makemigrations --check --dry-run
 	$(DEPLOY_CHECK_ENV) $(MANAGE) check --deploy --fail-level WARNING
+	@$(BIN)/python -m config.env --reference | diff -u docs/settings.md - \
+	  || { echo "docs/settings.md is out of date with config/env.py: run make settings-doc" >&2; exit 1; }
+
+.PHONY: settings-doc
+settings-doc: install ## Regenerate docs/settings.md, the reference of every variable, from config/env.py
+	$(BIN)/python -m config.env --reference > docs/settings.md
 
 .PHONY: fmt
 fmt: install ## Format the code and fix what ruff can fix

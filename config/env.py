@@ -116,6 +116,12 @@ def _slug(read: Callable[[str], Any]) -> str:
     return str(read("PROJECT_SLUG"))
 
 
+# Keys of concurrent test runs on one Redis must not meet.
+TEST_RUN_PREFIX = Derived(
+    "PROJECT_SLUG-test-<pid>", lambda read: f"{read('PROJECT_SLUG')}-test-{os.getpid()}"
+)
+
+
 _DAY = 60 * 60 * 24
 
 # Topics, in the order of the reference.
@@ -336,8 +342,9 @@ VARIABLES: tuple[Var, ...] = (
         Var(
             "CACHE_KEY_PREFIX",
             "str",
-            Derived("PROJECT_SLUG (tests: PROJECT_SLUG-test-<pid>)", _slug),
+            Derived("PROJECT_SLUG", _slug),
             "Prefix of every cache key, so several sites can share one Redis database.",
+            profiles={"test": TEST_RUN_PREFIX},
         ),
         Var("SESSION_REDIS_URL", "str", "", "Sessions' own Redis; unset: sessions live in the cache."),
     ),
@@ -1049,11 +1056,67 @@ def describe_default(var: Var, profile: str | None = None) -> str:
     return str(default)
 
 
+def reference() -> str:
+    """docs/settings.md: every variable by topic, as this table and the apps' declare them."""
+    lines = [
+        "# Settings reference",
+        "",
+        "<!-- Generated from config/env.py and apps/*/conf.py by `make settings-doc`; `make lint` fails when",
+        "     this file is out of date. Edit the declarations, not this file. -->",
+        "",
+        "Every variable Keel reads, with its type, its default and what reads it. Values come from the",
+        "process environment, then `.env` (the environment wins); an empty value counts as unset.",
+        "Where a default differs by settings profile (development, test, production) or by render",
+        "target (local, host), each is given. `.env.example` lists the ones a deployer usually sets.",
+        "`python -m config.env NAME` prints a value as Keel reads it here.",
+        "",
+    ]
+    by_topic: dict[str, list[Var]] = {}
+    for var in variables().values():
+        by_topic.setdefault(var.topic, []).append(var)
+    lines += [f"- [{topic}](#{_anchor(topic)})" for topic in by_topic]
+    for topic, group in by_topic.items():
+        lines += [
+            "",
+            f"## {topic}",
+            "",
+            "| Variable | Type | Default | What it does | Read by |",
+            "|---|---|---|---|---|",
+        ]
+        for var in group:
+            # A default for every render target leaves none to fall back on.
+            shown = [] if {"local", "host"} <= set(var.profiles) else [None]
+            defaults = [_default_cell(var, profile) for profile in [*shown, *var.profiles]]
+            cells = [f"`{var.name}`", var.type, "<br>".join(defaults), _cell(var.doc), ", ".join(var.read_by)]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;")
+
+
+def _default_cell(var: Var, profile: str | None) -> str:
+    """A literal default as code, a derived one as prose; prefixed with its profile if any."""
+    text = describe_default(var, profile)
+    if not isinstance(var.default_for(profile), Derived) and text != "(empty)":
+        text = f"`{text}`"
+    return f"{profile}: {_cell(text)}" if profile else _cell(text)
+
+
+def _anchor(topic: str) -> str:
+    return re.sub(r"[^a-z0-9 -]", "", topic.lower()).replace(" ", "-")
+
+
 def main(argv: Iterable[str] | None = None) -> int:
-    """`python -m config.env NAME...` prints each value, as the reader (and so the settings) see it."""
+    """`python -m config.env NAME...` prints each value as the reader (and so the settings) see it;
+    `--reference` prints docs/settings.md."""
     names = list(sys.argv[1:] if argv is None else argv)
+    if names == ["--reference"]:
+        sys.stdout.write(reference())
+        return 0
     if not names:
-        print("usage: python -m config.env NAME [NAME...]", file=sys.stderr)
+        print("usage: python -m config.env NAME [NAME...] | --reference", file=sys.stderr)
         return 2
     try:
         for name in names:

@@ -7,7 +7,7 @@ Django models or settings.
 
 from typing import Any
 
-from config.env import SETTINGS, Derived, Var, env_value, redis_url_for_db
+from config.env import SETTINGS, TEST_RUN_PREFIX, Derived, Var, env_value, redis_url_for_db
 
 TOPIC = "Articles (the reference app)"
 
@@ -68,10 +68,11 @@ VARIABLES = (
     Var(
         "AUTOCOMPLETE_KEY_PREFIX",
         "str",
-        Derived("PROJECT_SLUG (tests: PROJECT_SLUG-test-<pid>)", lambda read: read("PROJECT_SLUG")),
+        Derived("PROJECT_SLUG", lambda read: read("PROJECT_SLUG")),
         "Prefix of the autocomplete index's keys.",
         (SETTINGS,),
         TOPIC,
+        {"test": TEST_RUN_PREFIX},
     ),
 )
 

@@ -1,12 +1,13 @@
 """Development: DEBUG on, embedded services unless DATABASE_URL / REDIS_URL say otherwise."""
 
-from .base import *  # noqa: F403
-from .base import env
+from config.env import env_value
 
-DEBUG = env.bool("DEBUG", default=True)
+from .base import *  # noqa: F403
+
+DEBUG = env_value("DEBUG", profile="development")
 # Only ever used on a developer's machine; production refuses to start without its own.
-SECRET_KEY = env("SECRET_KEY", default="development-only-secret-key-never-use-in-production-0123456789")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+SECRET_KEY = env_value("SECRET_KEY", profile="development")
+ALLOWED_HOSTS = env_value("ALLOWED_HOSTS", profile="development")
 INTERNAL_IPS = ["127.0.0.1"]
 
 # A developer's own overrides, ignored by git (see README "Forking and extending").

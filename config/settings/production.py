@@ -1,7 +1,9 @@
 """Production: refuses to start with an insecure value; HTTPS-only cookies and headers."""
 
+from config.env import env_value
+
 from .base import *  # noqa: F403
-from .base import ALLOWED_HOSTS, DEBUG, SECRET_KEY, env
+from .base import ALLOWED_HOSTS, DEBUG, SECRET_KEY
 from .safety import InsecureSettingError, secret_key_weakness
 
 if DEBUG:
@@ -14,13 +16,13 @@ if not ALLOWED_HOSTS:
 
 # HTTPS: nginx terminates TLS and says so in X-Forwarded-Proto (only nginx may set it).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_SSL_REDIRECT = env_value("SECURE_SSL_REDIRECT")
 # The load balancer's readiness probe comes over plain HTTP and must not be redirected (liveness,
 # /healthz, is answered before Django: apps/core/http/liveness.py).
 SECURE_REDIRECT_EXEMPT = [r"^readyz$"]
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+SECURE_HSTS_SECONDS = env_value("SECURE_HSTS_SECONDS")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_value("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_value("SECURE_HSTS_PRELOAD")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
@@ -31,7 +33,7 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_NAME = "__Host-sessionid"
 CSRF_COOKIE_NAME = "__Host-csrftoken"
 
-LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOG_FORMAT = env_value("LOG_FORMAT", profile="production")
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405
 
 # Static files get content hashes in their names so nginx can cache them for a year.

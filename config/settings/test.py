@@ -3,15 +3,17 @@
 import os
 from pathlib import Path
 
-# Tests run against real services by design; these defaults apply only when unset.
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/keel")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379")
+from config.env import env_value, variables
 
-from .base import *  # noqa: F403
-from .base import env
+# Tests run against real services by design: unless the process environment names others (`.env`
+# does not count, as a developer's own database must not be a test's), the test profile's.
+for _name in ("DATABASE_URL", "REDIS_URL"):
+    os.environ.setdefault(_name, variables()[_name].default_for("test"))
+
+from .base import *  # noqa: E402, F403
 
 DEBUG = False
-SECRET_KEY = env("SECRET_KEY", default="test-only-secret-key-with-enough-entropy-0123456789abcdef")
+SECRET_KEY = env_value("SECRET_KEY", profile="test")
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 
 # SQLite tests use a file, not Django's in-memory default, so a worker or server process
@@ -25,10 +27,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Keys of concurrent test runs on one Redis must not meet.
 for _cache in CACHES.values():  # noqa: F405
-    _cache["KEY_PREFIX"] = env("CACHE_KEY_PREFIX", default=f"{PROJECT_SLUG}-test-{os.getpid()}")  # noqa: F405
-AUTOCOMPLETE_KEY_PREFIX = env("AUTOCOMPLETE_KEY_PREFIX", default=f"{PROJECT_SLUG}-test-{os.getpid()}")  # noqa: F405
+    _cache["KEY_PREFIX"] = env_value("CACHE_KEY_PREFIX", profile="test")
+AUTOCOMPLETE_KEY_PREFIX = env_value("AUTOCOMPLETE_KEY_PREFIX", profile="test")
 # Unit tests run tasks in-process; the integration tests start a real worker with their own settings.
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+CELERY_TASK_ALWAYS_EAGER = env_value("CELERY_TASK_ALWAYS_EAGER", profile="test")
 # A busy test machine can take more than a second to open a database connection; the tests of the
 # readiness deadline set their own.
-HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=5.0)
+HEALTH_CHECK_TIMEOUT = env_value("HEALTH_CHECK_TIMEOUT", profile="test")

@@ -1,0 +1,199 @@
+"""A host's install: `make install-runtime` (no dev group) runs the whole production stack.
+
+The virtualenv is built once per run under build/ by the make target itself. supervisord comes
+from the test's own virtualenv here, standing in for the host's system package; every program it
+starts (gunicorn, the Celery worker and beat, the local nginx wrapper) runs from the runtime one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy import stack as deploy_stack
+from tests.helpers import free_port
+from tests.stack.conftest import Stack, _self_signed_certificate, alive
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+RUNTIME_VENV = ROOT / "build" / "venv-runtime"
+STRONG_SECRET = "x7Fq2LmN9pR4sT8vW1yZ3bC6dE0gH5jK-aQ_uV2wX4yZ6bD8fG1hJ3kL5mN7pQ9rS"
+# What only the tests, lint and type checks use: none of it may be in a host's virtualenv.
+DEV_ONLY = {
+    "pytest",
+    "factory-boy",
+    "moto",
+    "flask",
+    "mypy",
+    "ruff",
+    "coverage",
+    "import-linter",
+    "supervisor",
+}
+
+
+def _runtime_modules() -> list[str]:
+    """Every module of the site that a host runs: the settings, the apps (not their tests), deploy/."""
+    modules = []
+    for path in sorted([*ROOT.glob("config/**/*.py"), *ROOT.glob("apps/**/*.py"), *ROOT.glob("deploy/*.py")]):
+        relative = path.relative_to(ROOT).with_suffix("")
+        parts = relative.parts
+        if "tests" in parts or "app_template" in parts or parts[-1] == "__init__" or "." in parts[-1]:
+            continue
+        if parts[:2] == ("config", "settings") and parts[-1] in {"development", "test", "local"}:
+            continue
+        modules.append(".".join(parts))
+    return modules
+
+
+@pytest.fixture(scope="session")
+def runtime_python() -> Path:
+    built = subprocess.run(
+        ["make", "--no-print-directory", "install-runtime", f"RUNTIME_VENV={RUNTIME_VENV}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    return RUNTIME_VENV / "bin" / "python"
+
+
+def _production_env(**extra: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(ROOT)),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "SECRET_KEY": STRONG_SECRET,
+        "ALLOWED_HOSTS": "example.com",
+        **extra,
+    }
+
+
+def test_the_runtime_install_has_no_dev_only_package(runtime_python):
+    listed = subprocess.run(
+        [
+            str(runtime_python),
+            "-c",
+            "import importlib.metadata as m; print(*(d.name for d in m.distributions()))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.lower()
+    installed = set(listed.replace("_", "-").split())
+    assert "django" in installed
+    assert "gunicorn" in installed
+    assert not installed & {
+        "pytest",
+        "factory-boy",
+        "moto",
+        "flask",
+        "mypy",
+        "ruff",
+        "coverage",
+        "supervisor",
+    }
+
+
+def test_no_runtime_module_imports_a_dev_only_package(runtime_python):
+    code = (
+        "import importlib, sys, django\n"
+        "django.setup()\n"
+        "failed = []\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ImportError as error:\n"
+        "        failed.append(f'{name}: {error}')\n"
+        "print(*failed, sep='\\n')\n"
+        "sys.exit(1 if failed else 0)\n"
+    )
+    modules = _runtime_modules()
+    assert "apps.articles.services" in modules
+    assert "deploy.render" in modules
+    result = subprocess.run(
+        [str(runtime_python), "-c", code, *modules],
+        cwd=ROOT,
+        env=_production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_settings_pass_check_deploy_from_the_runtime_install(runtime_python):
+    result = subprocess.run(
+        [str(runtime_python), "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=_production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def runtime_stack(
+    runtime_python: Path, tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_redis: str
+) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("runtime-stack")
+    cert, key = _self_signed_certificate(root)
+    http_port, https_port = free_port(), free_port()
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(root)),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "DATABASE_URL": stack_database,
+        "REDIS_URL": stack_redis,
+        "DEPLOY_VENV": str(RUNTIME_VENV),
+        "DEPLOY_BUILD_DIR": str(root / "build"),
+        "STATIC_ROOT": str(root / "static"),
+        "MEDIA_ROOT": str(root / "media"),
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "NGINX_LISTEN": f"127.0.0.1:{http_port}",
+        "NGINX_TLS": "on",
+        "NGINX_LISTEN_TLS": f"127.0.0.1:{https_port}",
+        "NGINX_TLS_CERT": str(cert),
+        "NGINX_TLS_KEY": str(key),
+        "NGINX_WORKER_PROCESSES": "1",
+        "GUNICORN_WORKERS": "1",
+        "CELERY_WORKER_CONCURRENCY": "1",
+    }
+    running = Stack(
+        root=root, env=deploy_stack.stack_env(base), http_port=http_port, https_port=https_port, cert=cert
+    )
+    running.start()
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+        for pid, _ in alive(running.seen):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_the_production_stack_serves_from_the_runtime_install(runtime_stack):
+    # The Python programs supervisord started run from the runtime virtualenv (nginx execs itself).
+    for program in ("web", "worker", "beat"):
+        pid = runtime_stack.pid(program)
+        assert pid, program
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2]
+        assert command[0].startswith(str(RUNTIME_VENV).encode()), (program, command)
+    assert runtime_stack.request("GET", "/healthz").status == 200
+    ready = runtime_stack.request("GET", "/readyz")
+    assert ready.status == 200, ready.body
+    assert runtime_stack.request("GET", "/api/v1/articles/").status == 200
