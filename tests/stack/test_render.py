@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import configparser
 import gzip
 import json
@@ -17,6 +18,7 @@ import pytest
 
 from apps.core.data.db_router import RECENT_WRITE_COOKIE
 from apps.core.observability import request_id
+from config import env
 from deploy import precompress, render
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -183,6 +185,18 @@ def test_a_template_naming_an_unknown_value_is_an_error_that_names_the_file_and_
 
     with pytest.raises(render.RenderError, match=r"nginx/broken\.conf\.j2:2: 'MISSING' is undefined"):
         render.render_template("nginx/broken.conf.j2", {})
+
+
+def test_the_renderer_reads_exactly_the_variables_the_reference_says_it_reads():
+    declared = env.variables()
+    tree = ast.parse((DEPLOY / "render.py").read_text())
+    named = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in declared
+    }
+
+    assert named == {var.name for var in declared.values() if env.RENDER in var.read_by}
 
 
 # --- gunicorn --------------------------------------------------------------------------------
