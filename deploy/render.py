@@ -2,13 +2,10 @@
 
     python -m deploy.render            # or: make render
 
-Reads the process environment over `.env` (like Django does), writes every rendered file into
-the build folder (DEPLOY_BUILD_DIR, default build/deploy/), checks the nginx files with
-`nginx -t` and the supervisor files with supervisor's own parser, and prints where each file went.
-Standard library only (supervisor is imported for validation when present), so it runs anywhere.
-
-Templates use `{{ NAME }}` for values and `@if NAME` / `@else` / `@endif` lines for optional
-blocks; nginx's own `$variables` pass through untouched.
+Reads the process environment over `.env` (like Django does), renders the Jinja2 templates in
+deploy/nginx/ and deploy/supervisor/ into the build folder (DEPLOY_BUILD_DIR, default
+build/deploy/), checks the nginx files with `nginx -t` and the supervisor files with
+supervisor's own parser, and prints where each file went.
 """
 
 from __future__ import annotations
@@ -20,260 +17,142 @@ import re
 import shutil
 import subprocess
 import sys
+import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from config.env import EnvError, env_is_set, env_value, environment
 
 DEPLOY_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = DEPLOY_DIR.parent
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Z0-9_]+)\s*\}\}")
 _RATE = re.compile(r"^\d+r/[sm]$")
 _DURATION = re.compile(r"^\d+(ms|s|m)?$")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+
+# Block tags take no line of their own in the output; a name the context lacks is an error, not "".
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(DEPLOY_DIR),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    autoescape=False,  # noqa: S701 (nginx and supervisor files, not HTML)
+)
+
+
+# The reader's values that the templates use as they are.
+AS_READ = (
+    *("NGINX_WORKER_PROCESSES", "NGINX_MIME_TYPES", "NGINX_CLIENT_MAX_BODY_SIZE", "NGINX_RESOLVER"),
+    *("NGINX_TLS_CERT", "NGINX_TLS_KEY", "NGINX_TLS_DHPARAM", "NGINX_TLS_STAPLING"),
+    *("NGINX_UPSTREAM_MAX_FAILS", "NGINX_UPSTREAM_FAIL_TIMEOUT", "NGINX_MICROCACHE", "NGINX_MICROCACHE_TTL"),
+    *("NGINX_LIMIT_REQ", "NGINX_LIMIT_LOGIN_RATE", "NGINX_LIMIT_LOGIN_BURST"),
+    *("NGINX_LIMIT_API_RATE", "NGINX_LIMIT_API_BURST", "CELERY_WORKER_CONCURRENCY"),
+)
 
 
 class RenderError(Exception):
     """A template or a value is wrong; the message says which and how to fix it."""
 
 
-# --- environment -------------------------------------------------------------------------------
+def load_env() -> dict[str, str]:
+    """The process environment over `.env`, read as the settings and gunicorn read it."""
+    return environment()
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=value lines of a `.env` file (comments, blank lines and `export ` are allowed)."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.removeprefix("export ").split("=", 1)
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
-
-
-def load_env(project_dir: Path = PROJECT_DIR, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The process environment over `.env`: an operator's export always wins, as in Django."""
-    environ = os.environ if environ is None else environ
-    return {**read_env_file(project_dir / ".env"), **environ}
-
-
-def as_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    value = env.get(name)
-    if value is None:
-        return default
-    value = value.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise RenderError(f"{name}={value!r} is not a boolean; use on/off, true/false or 1/0.")
-
-
-def as_int(env: Mapping[str, str], name: str, default: int) -> int:
-    value = env.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise RenderError(f"{name}={value!r} is not a whole number.") from None
-
-
-def _words(value: str) -> list[str]:
-    return [word for word in re.split(r"[\s,]+", value.strip()) if word]
-
-
-# --- templates ---------------------------------------------------------------------------------
-
-
-def render_text(text: str, context: Mapping[str, object], source: str = "template") -> str:
-    """Fill `{{ NAME }}` from `context` and keep or drop `@if NAME` blocks."""
-    out: list[str] = []
-    # Each entry: (is the enclosing block active, is this block's condition true).
-    stack: list[tuple[bool, bool]] = []
-    active = True
-    for number, line in enumerate(text.splitlines(keepends=True), start=1):
-        stripped = line.strip()
-        if stripped.startswith("@if "):
-            name = stripped[4:].strip()
-            negate = name.startswith("not ")
-            name = name.removeprefix("not ").strip()
-            if name not in context:
-                raise RenderError(f"{source}:{number}: @if {name}: the renderer has no value named {name}")
-            condition = bool(context[name]) != negate
-            stack.append((active, condition))
-            active = active and condition
-            continue
-        if stripped == "@else":
-            if not stack:
-                raise RenderError(f"{source}:{number}: @else without @if")
-            parent, condition = stack[-1]
-            stack[-1] = (parent, not condition)
-            active = parent and not condition
-            continue
-        if stripped == "@endif":
-            if not stack:
-                raise RenderError(f"{source}:{number}: @endif without @if")
-            active = stack.pop()[0]
-            continue
-        if active:
-            out.append(_fill(line, context, f"{source}:{number}"))
-    if stack:
-        raise RenderError(f"{source}: @if without @endif")
-    return "".join(out)
-
-
-def _fill(line: str, context: Mapping[str, object], where: str) -> str:
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in context:
-            raise RenderError(f"{where}: {{{{ {name} }}}}: the renderer has no value named {name}")
-        return str(context[name])
-
-    match = _PLACEHOLDER.fullmatch(line.strip())
-    if match and "\n" in str(context.get(match.group(1), "")):
-        # A multi-line value alone on its line keeps the line's indentation on every line.
-        indent = line[: len(line) - len(line.lstrip())]
-        lines = value(match).splitlines()
-        return "".join(f"{indent}{text}\n" if text else "\n" for text in lines)
-    return _PLACEHOLDER.sub(value, line)
-
-
-# --- the values the templates see --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Output:
-    template: Path
-    target: Path
-
-
-def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> dict[str, object]:
-    """Every value the templates use, from the environment with defaults for the chosen target.
+def build_context(env: Mapping[str, str]) -> dict[str, Any]:
+    """Every value the templates use: the reader's (config/env.py), for the target's profile.
 
     DEPLOY_TARGET=local (default) keeps every path inside the build folder, so the local stack
     runs as any user on free ports. DEPLOY_TARGET=host uses the paths of a production host.
+    The defaults that depend on the target or on other values are derived here.
     """
-    target = env.get("DEPLOY_TARGET", "local").strip() or "local"
+
+    target = None  # DEPLOY_TARGET, the profile of every value read after it
+
+    def get(name: str, local_default: object = None, host_default: object = None) -> Any:
+        try:
+            value = env_value(name, profile=target, environ=env)
+        except EnvError as error:
+            raise RenderError(str(error)) from None
+        if value is None:  # a default the reader leaves to the renderer: it depends on the target
+            return local_default if local else host_default
+        return value.expanduser().resolve() if isinstance(value, Path) else value
+
+    target = get("DEPLOY_TARGET")
     if target not in {"local", "host"}:
         raise RenderError(f"DEPLOY_TARGET={target!r}: use local or host.")
     local = target == "local"
-    slug = re.sub(r"[^a-z0-9_]", "_", env.get("PROJECT_SLUG", "keel").strip().lower()) or "keel"
 
-    def path(name: str, default: Path) -> Path:
-        value = env.get(name, "").strip()
-        return Path(value).expanduser().resolve() if value else default
+    def in_app(name: str) -> Path:
+        # The reader's default lies in this checkout; the programs run from DEPLOY_APP_DIR.
+        path = get(name)
+        return path if env_is_set(name, environ=env) else app_dir / path.relative_to(PROJECT_DIR)
 
-    app_dir = path("DEPLOY_APP_DIR", project_dir)
-    build_dir = path("DEPLOY_BUILD_DIR", project_dir / "build" / "deploy")
-    run_dir = path("DEPLOY_RUN_DIR", build_dir / "run" if local else Path(f"/run/{slug}"))
-    log_dir = path("DEPLOY_LOG_DIR", build_dir / "log" if local else Path(f"/var/log/{slug}"))
-    nginx_log_dir = path("NGINX_LOG_DIR", log_dir if local else Path("/var/log/nginx"))
-    venv = path("DEPLOY_VENV", app_dir / ".venv")
-    static_root = path("STATIC_ROOT", app_dir / "staticfiles")
-    media_root = path("MEDIA_ROOT", app_dir / "media")
+    slug = re.sub(r"[^a-z0-9_]", "_", get("PROJECT_SLUG").lower()) or "keel"
+    app_dir, build_dir = get("DEPLOY_APP_DIR"), get("DEPLOY_BUILD_DIR")
+    run_dir = get("DEPLOY_RUN_DIR", build_dir / "run", Path(f"/run/{slug}"))
+    log_dir = get("DEPLOY_LOG_DIR", build_dir / "log", Path(f"/var/log/{slug}"))
 
-    gunicorn_bind = env.get("GUNICORN_BIND", "").strip() or f"unix:{run_dir / 'gunicorn.sock'}"
-    upstreams = _words(env.get("NGINX_UPSTREAM_SERVERS", "")) or [gunicorn_bind]
-    upstream_max_fails = env.get("NGINX_UPSTREAM_MAX_FAILS", "").strip() or "3"
-    upstream_fail_timeout = env.get("NGINX_UPSTREAM_FAIL_TIMEOUT", "").strip() or "10"
-    gunicorn_timeout = as_int(env, "GUNICORN_TIMEOUT", 30)
-    graceful_timeout = as_int(env, "GUNICORN_GRACEFUL_TIMEOUT", 30)
-    gunicorn_keepalive = as_int(env, "GUNICORN_KEEPALIVE", 65)
-    if gunicorn_keepalive < 2:
+    bind = (
+        get("GUNICORN_BIND") if env_is_set("GUNICORN_BIND", environ=env) else f"unix:{run_dir}/gunicorn.sock"
+    )
+    keepalive = get("GUNICORN_KEEPALIVE")
+    if keepalive < 2:
         raise RenderError(
             "GUNICORN_KEEPALIVE must be at least 2 s: nginx keeps idle connections to gunicorn."
         )
+    # What nginx is rendered against; gunicorn reads everything else from the environment itself.
+    gunicorn = {
+        "GUNICORN_BIND": bind,
+        "GUNICORN_TIMEOUT": get("GUNICORN_TIMEOUT"),
+        "GUNICORN_GRACEFUL_TIMEOUT": get("GUNICORN_GRACEFUL_TIMEOUT"),
+        "GUNICORN_KEEPALIVE": keepalive,
+        "GUNICORN_CONTROL_SOCKET": get("GUNICORN_CONTROL_SOCKET") or run_dir / "gunicorn.ctl",
+        "GUNICORN_PIDFILE": get("GUNICORN_PIDFILE") or run_dir / "gunicorn.pid",
+    }
 
-    tls = as_bool(env, "NGINX_TLS", default=not local)
-    listen_http = _words(env.get("NGINX_LISTEN", "")) or (["127.0.0.1:8080"] if local else ["80", "[::]:80"])
-    listen_https = _words(env.get("NGINX_LISTEN_TLS", "")) or (
-        ["127.0.0.1:8443"] if local else ["443", "[::]:443"]
-    )
+    tls, listen_http, listen_https = (get(name) for name in ("NGINX_TLS", "NGINX_LISTEN", "NGINX_LISTEN_TLS"))
     https_port = listen_https[0].rsplit(":", 1)[-1] if tls else "443"
     http_port = listen_http[0].rsplit(":", 1)[-1]
-    tls_cert = env.get("NGINX_TLS_CERT", "").strip()
-    tls_key = env.get("NGINX_TLS_KEY", "").strip()
-    if tls and not (tls_cert and tls_key):
+    if tls and not (get("NGINX_TLS_CERT") and get("NGINX_TLS_KEY")):
         raise RenderError(
             "NGINX_TLS is on but NGINX_TLS_CERT / NGINX_TLS_KEY are not set; set both to the "
             "certificate chain and key files, or set NGINX_TLS=off for a plain-HTTP stack."
         )
+    for name, pattern, advice in (
+        ("NGINX_LIMIT_LOGIN_RATE", _RATE, "an nginx rate; use e.g. 10r/m or 20r/s"),
+        ("NGINX_LIMIT_API_RATE", _RATE, "an nginx rate; use e.g. 10r/m or 20r/s"),
+        ("NGINX_MICROCACHE_TTL", _DURATION, "an nginx time; use e.g. 1s or 500ms"),
+    ):
+        if not pattern.match(get(name)):
+            raise RenderError(f"{name}={get(name)!r} is not {advice}.")
 
-    allowed_hosts = _words(env.get("ALLOWED_HOSTS", ""))
-    server_names = (
-        _words(env.get("NGINX_SERVER_NAMES", ""))
-        or [host for host in allowed_hosts if host != "*"]
-        or ["localhost", "127.0.0.1"]
-    )
-
-    limit_req = as_bool(env, "NGINX_LIMIT_REQ", default=True)
-    rates = {name: env.get(name, default).strip() for name, default in _RATE_DEFAULTS.items()}
-    for name, rate in rates.items():
-        if not _RATE.match(rate):
-            raise RenderError(f"{name}={rate!r} is not an nginx rate; use e.g. 10r/m or 20r/s.")
-
-    microcache = as_bool(env, "NGINX_MICROCACHE", default=True)
-    microcache_ttl = env.get("NGINX_MICROCACHE_TTL", "1s").strip()
-    if not _DURATION.match(microcache_ttl):
-        raise RenderError(
-            f"NGINX_MICROCACHE_TTL={microcache_ttl!r} is not an nginx time; use e.g. 1s or 500ms."
-        )
-
-    hsts = f"max-age={as_int(env, 'SECURE_HSTS_SECONDS', 31_536_000)}"
-    if as_bool(env, "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True):
-        hsts += "; includeSubDomains"
-    if as_bool(env, "SECURE_HSTS_PRELOAD", default=True):
-        hsts += "; preload"
-
-    worker_stop = as_int(env, "CELERY_WORKER_STOP_TIMEOUT", 330)
+    worker_stop = get("CELERY_WORKER_STOP_TIMEOUT")
     for name in ("CELERY_TASK_TIME_LIMIT", "CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT"):
-        limit = as_int(env, name, 0)
-        if limit and worker_stop <= limit:
+        if worker_stop <= get(name):
             raise RenderError(
-                f"CELERY_WORKER_STOP_TIMEOUT={worker_stop} must be longer than {name}={limit}, "
+                f"CELERY_WORKER_STOP_TIMEOUT={worker_stop} must be longer than {name}={get(name):g}, "
                 "or supervisor kills the worker while tasks are still finishing."
             )
-    concurrency = env.get("CELERY_WORKER_CONCURRENCY", "").strip()
-
-    programs = _words(env.get("DEPLOY_PROGRAMS", "")) or ["web", "worker", "beat"]
-    unknown = set(programs) - {"web", "worker", "beat"}
-    if unknown:
+    programs = get("DEPLOY_PROGRAMS")
+    if unknown := set(programs) - {"web", "worker", "beat"}:
         raise RenderError(
             f"DEPLOY_PROGRAMS names {', '.join(sorted(unknown))}; choose from web, worker, beat."
         )
 
-    deploy_user = env.get("DEPLOY_USER", "").strip() or ("" if local else slug)
-    nginx_bin = env.get("NGINX_BIN", "").strip() or shutil.which("nginx") or "/usr/sbin/nginx"
+    nginx_bin = get("NGINX_BIN") or shutil.which("nginx") or "/usr/sbin/nginx"
     nginx_version = installed_nginx_version(nginx_bin)
-    # nginx 1.25.1 moved HTTP/2 from a `listen` flag to its own directive.
-    http2_directive = nginx_version >= (1, 25, 1)
-    https_flags = "ssl" if http2_directive else "ssl http2"
     running_as_root = hasattr(os, "geteuid") and os.geteuid() == 0
-
-    # Only the variables gunicorn.conf.py reads; nginx's side is rendered from the same values.
-    gunicorn_env = {key: value for key, value in env.items() if key.startswith("GUNICORN_")}
-    gunicorn_env.update(
-        GUNICORN_BIND=gunicorn_bind,
-        GUNICORN_TIMEOUT=str(gunicorn_timeout),
-        GUNICORN_GRACEFUL_TIMEOUT=str(graceful_timeout),
-        GUNICORN_KEEPALIVE=str(gunicorn_keepalive),
-    )
-    gunicorn_env.setdefault("GUNICORN_CONTROL_SOCKET", str(run_dir / "gunicorn.ctl"))
-    gunicorn_env.setdefault("GUNICORN_PIDFILE", str(run_dir / "gunicorn.pid"))
-    # gunicorn.conf.py reads the process environment only, not .env: hand it gunicorn's statsd.
-    for key in ("STATSD_HOST", "STATSD_PORT", "STATSD_PREFIX", "PROJECT_SLUG"):
-        if env.get(key):
-            gunicorn_env[key] = env[key]
+    hsts = f"max-age={get('SECURE_HSTS_SECONDS')}"
+    hsts += "; includeSubDomains" if get("SECURE_HSTS_INCLUDE_SUBDOMAINS") else ""
+    hsts += "; preload" if get("SECURE_HSTS_PRELOAD") else ""
 
     return {
+        # The reader's values that the templates use as they are, under their own names.
+        **{name: get(name) for name in AS_READ},
         "TARGET": target,
         "LOCAL": local,
         "SLUG": slug,
@@ -281,65 +160,50 @@ def build_context(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> di
         "BUILD_DIR": build_dir,
         "RUN_DIR": run_dir,
         "LOG_DIR": log_dir,
-        "VENV_BIN": venv / "bin",
-        "STATIC_ROOT": static_root,
-        "MEDIA_ROOT": media_root,
-        "ADMIN_URL": "/" + env.get("ADMIN_URL", "admin/").strip().strip("/") + "/",
+        "VENV_BIN": (get("DEPLOY_VENV") or app_dir / ".venv") / "bin",
+        "STATIC_ROOT": in_app("STATIC_ROOT"),
+        "MEDIA_ROOT": in_app("MEDIA_ROOT"),
+        "ADMIN_URL": "/" + get("ADMIN_URL").strip("/") + "/",
         # nginx
         "NGINX_BIN": nginx_bin,
-        "NGINX_USER": env.get("NGINX_USER", "").strip() or ("root" if local and running_as_root else ""),
-        "NGINX_WORKER_PROCESSES": env.get("NGINX_WORKER_PROCESSES", "auto").strip(),
-        "NGINX_MIME_TYPES": env.get("NGINX_MIME_TYPES", "/etc/nginx/mime.types").strip(),
-        "NGINX_LOG_DIR": nginx_log_dir,
-        "NGINX_SERVER_NAMES": " ".join(server_names),
-        "UPSTREAM_SERVERS": "\n".join(
-            f"server {_nginx_upstream(server, upstream_max_fails, upstream_fail_timeout)};"
-            for server in upstreams
+        "NGINX_USER": get("NGINX_USER", "root" if running_as_root else "", ""),
+        "NGINX_LOG_DIR": get("NGINX_LOG_DIR", log_dir, Path("/var/log/nginx")),
+        "NGINX_CACHE_DIR": get(
+            "NGINX_CACHE_DIR", run_dir / "nginx" / "cache", Path(f"/var/cache/nginx/{slug}")
         ),
-        "UPSTREAM_KEEPALIVE_TIMEOUT": gunicorn_keepalive - 1
-        if gunicorn_keepalive <= 10
-        else gunicorn_keepalive - 5,
-        "GUNICORN_KEEPALIVE": gunicorn_keepalive,
-        "PROXY_TIMEOUT": gunicorn_timeout,
-        "LISTEN_HTTP": "\n".join(f"listen {address};" for address in listen_http),
-        "LISTEN_HTTP_DEFAULT": "\n".join(f"listen {address} default_server;" for address in listen_http),
+        "NGINX_ACME_ROOT": get("NGINX_ACME_ROOT", build_dir / "acme", Path("/var/www/acme")),
+        "NGINX_SERVER_NAMES": " ".join(
+            get("NGINX_SERVER_NAMES")
+            or [host for host in get("ALLOWED_HOSTS") if host != "*"]
+            or ["localhost", "127.0.0.1"]
+        ),
+        # gunicorn and nginx spell a unix socket the same way ("unix:/path"); a bare port means localhost.
+        "UPSTREAM_SERVERS": [
+            f"127.0.0.1:{server}" if server.isdigit() else server
+            for server in get("NGINX_UPSTREAM_SERVERS") or [bind]
+        ],
+        "UPSTREAM_KEEPALIVE_TIMEOUT": keepalive - (1 if keepalive <= 10 else 5),
+        "GUNICORN_KEEPALIVE": keepalive,
+        "PROXY_TIMEOUT": gunicorn["GUNICORN_TIMEOUT"],
         "NGINX_TLS": tls,
-        "LISTEN_HTTPS": "\n".join(f"listen {address} {https_flags};" for address in listen_https),
-        "LISTEN_HTTPS_DEFAULT": "\n".join(
-            f"listen {address} {https_flags} default_server;" for address in listen_https
-        ),
-        "HTTP2_DIRECTIVE": http2_directive,
+        "NGINX_LISTEN": listen_http,
+        "NGINX_LISTEN_TLS": listen_https,
+        # nginx 1.25.1 moved HTTP/2 from a `listen` flag to its own directive.
+        "HTTP2_DIRECTIVE": nginx_version >= (1, 25, 1),
         # ssl_reject_handshake arrived in nginx 1.19.4 (Debian 11 and Ubuntu 22.04 ship 1.18).
         "REJECT_HANDSHAKE": nginx_version >= (1, 19, 4),
         "HTTPS_PORT_SUFFIX": "" if https_port == "443" else f":{https_port}",
         "HTTP_PORT_SUFFIX": "" if http_port == "80" else f":{http_port}",
-        "NGINX_TLS_CERT": tls_cert,
-        "NGINX_TLS_KEY": tls_key,
-        "NGINX_TLS_DHPARAM": env.get("NGINX_TLS_DHPARAM", "").strip(),
-        "NGINX_TLS_STAPLING": as_bool(env, "NGINX_TLS_STAPLING", default=False),
-        "NGINX_RESOLVER": env.get("NGINX_RESOLVER", "127.0.0.53").strip(),
         "HSTS": hsts,
-        "NGINX_CLIENT_MAX_BODY_SIZE": env.get("NGINX_CLIENT_MAX_BODY_SIZE", "10m").strip(),
-        "NGINX_LIMIT_REQ": limit_req,
-        "NGINX_MICROCACHE": microcache,
-        "NGINX_MICROCACHE_TTL": microcache_ttl,
-        "NGINX_CACHE_DIR": path(
-            "NGINX_CACHE_DIR", run_dir / "nginx" / "cache" if local else Path(f"/var/cache/nginx/{slug}")
-        ),
-        **rates,
-        "NGINX_LIMIT_LOGIN_BURST": as_int(env, "NGINX_LIMIT_LOGIN_BURST", 5),
-        "NGINX_LIMIT_API_BURST": as_int(env, "NGINX_LIMIT_API_BURST", 40),
-        "NGINX_LIMIT_LOGIN_RETRY_AFTER": _retry_after(rates["NGINX_LIMIT_LOGIN_RATE"]),
-        "NGINX_LIMIT_API_RETRY_AFTER": _retry_after(rates["NGINX_LIMIT_API_RATE"]),
-        "NGINX_ACME_ROOT": path("NGINX_ACME_ROOT", build_dir / "acme" if local else Path("/var/www/acme")),
+        "NGINX_LIMIT_LOGIN_RETRY_AFTER": _retry_after(get("NGINX_LIMIT_LOGIN_RATE")),
+        "NGINX_LIMIT_API_RETRY_AFTER": _retry_after(get("NGINX_LIMIT_API_RATE")),
         # supervisor
         "PROGRAMS": ",".join(programs),
-        "DEPLOY_USER": deploy_user,
+        "DEPLOY_USER": get("DEPLOY_USER", "", slug),
         "WEB_ENVIRONMENT": ",".join(
-            f'{key}="{_supervisor_value(value)}"' for key, value in sorted(gunicorn_env.items())
+            f'{key}="{_supervisor_value(str(value))}"' for key, value in sorted(gunicorn.items())
         ),
-        "WEB_STOP_TIMEOUT": graceful_timeout + 10,
-        "WORKER_ARGS": f" --concurrency={int(concurrency)}" if concurrency else "",
+        "WEB_STOP_TIMEOUT": gunicorn["GUNICORN_GRACEFUL_TIMEOUT"] + 10,
         "WORKER_STOP_TIMEOUT": worker_stop,
     }
 
@@ -354,24 +218,10 @@ def installed_nginx_version(nginx_bin: str) -> tuple[int, ...]:
     return tuple(int(part) for part in match.groups()) if match else (1, 26, 0)
 
 
-_RATE_DEFAULTS = {
-    "NGINX_LIMIT_LOGIN_RATE": "10r/m",
-    "NGINX_LIMIT_API_RATE": "20r/s",
-}
-
-
 def _retry_after(rate: str) -> int:
     """Whole seconds until a rate of "10r/m" or "20r/s" lets one more request through."""
     count, _, unit = rate.partition("r/")
-    period = 60 if unit == "m" else 1
-    return max(1, math.ceil(period / max(1, int(count))))
-
-
-def _nginx_upstream(server: str, max_fails: str, fail_timeout: str) -> str:
-    # gunicorn and nginx spell a unix socket the same way ("unix:/path"); a bare port means localhost.
-    address = f"127.0.0.1:{server}" if server.isdigit() else server
-    # Passive health: after max_fails failed attempts nginx skips the server for fail_timeout.
-    return f"{address} max_fails={max_fails} fail_timeout={fail_timeout}s"
+    return max(1, math.ceil((60 if unit == "m" else 1) / max(1, int(count))))
 
 
 def _supervisor_value(value: str) -> str:
@@ -379,59 +229,70 @@ def _supervisor_value(value: str) -> str:
     return value.replace("%", "%%").replace('"', '\\"')
 
 
-def outputs(context: Mapping[str, object]) -> list[Output]:
-    """Which template goes where in the build folder (a tree shaped like /etc/nginx and /etc/supervisor)."""
-    build = Path(str(context["BUILD_DIR"]))
-    slug = str(context["SLUG"])
-    nginx, supervisor = DEPLOY_DIR / "nginx", DEPLOY_DIR / "supervisor"
-    result = [
-        Output(nginx / "nginx.conf.template", build / "nginx" / "nginx.conf"),
-        Output(nginx / "site.conf.template", build / "nginx" / "sites-available" / f"{slug}.conf"),
-    ]
-    for snippet in sorted((nginx / "snippets").glob("*.conf.template")):
-        name = snippet.name.removesuffix(".template")
-        result.append(Output(snippet, build / "nginx" / "snippets" / slug / name))
-    result.append(Output(supervisor / "supervisord.conf.template", build / "supervisor" / "supervisord.conf"))
-    programs = ["group", *str(context["PROGRAMS"]).split(","), *(["nginx"] if context["LOCAL"] else [])]
-    for program in programs:
-        result.append(
-            Output(
-                supervisor / f"{program}.conf.template",
-                build / "supervisor" / "conf.d" / f"{slug}-{program}.conf",
-            )
-        )
-    return result
+# --- rendering ---------------------------------------------------------------------------------
 
 
-def render(env: Mapping[str, str], project_dir: Path = PROJECT_DIR) -> tuple[dict[str, object], list[Output]]:
-    """Write every rendered file; return the context and where each file went."""
-    context = build_context(env, project_dir)
+def outputs(context: Mapping[str, Any]) -> dict[str, Path]:
+    """Template (in deploy/) -> rendered file, in a tree shaped like /etc/nginx and /etc/supervisor."""
+    build, slug = context["BUILD_DIR"], context["SLUG"]
+    nginx, supervisor = build / "nginx", build / "supervisor"
+    files = {
+        "nginx/nginx.conf.j2": nginx / "nginx.conf",
+        "nginx/site.conf.j2": nginx / "sites-available" / f"{slug}.conf",
+    }
+    for snippet in sorted((DEPLOY_DIR / "nginx" / "snippets").glob("*.j2")):
+        files[f"nginx/snippets/{snippet.name}"] = nginx / "snippets" / slug / snippet.stem
+    files["supervisor/supervisord.conf.j2"] = supervisor / "supervisord.conf"
+    for program in ["group", *context["PROGRAMS"].split(","), *(["nginx"] if context["LOCAL"] else [])]:
+        files[f"supervisor/{program}.conf.j2"] = supervisor / "conf.d" / f"{slug}-{program}.conf"
+    return files
+
+
+def render_template(name: str, context: Mapping[str, Any]) -> str:
+    """One template filled from `context`; a mistake in it names the file and line."""
+    try:
+        return TEMPLATES.get_template(name).render(context)
+    except jinja2.TemplateSyntaxError as error:
+        raise RenderError(f"{name}:{error.lineno}: {error.message}") from None
+    except jinja2.UndefinedError as error:
+        # Jinja2 rewrites the traceback so the template's own frame carries its line.
+        lines = [
+            frame.lineno
+            for frame in traceback.extract_tb(error.__traceback__)
+            if frame.filename.endswith(name)
+        ]
+        where = f"{name}:{lines[-1]}" if lines else name
+        raise RenderError(f"{where}: {error.message}; the renderer has no such value") from None
+
+
+def render(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Write every rendered file; return the context and where each template went."""
+    context = build_context(env)
     files = outputs(context)
-    build = Path(str(context["BUILD_DIR"]))
     # Stale files from an earlier render (say, with TLS on) must not be included by accident.
-    for stale in (build / "nginx", build / "supervisor"):
-        shutil.rmtree(stale, ignore_errors=True)
-    for output in files:
-        text = render_text(output.template.read_text(), context, str(output.template.relative_to(DEPLOY_DIR)))
-        output.target.parent.mkdir(parents=True, exist_ok=True)
-        output.target.write_text(text)
+    for stale in ("nginx", "supervisor"):
+        shutil.rmtree(context["BUILD_DIR"] / stale, ignore_errors=True)
+    for template, target in files.items():
+        text = render_template(template, context)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
     if context["LOCAL"]:
-        for directory in ("RUN_DIR", "LOG_DIR", "NGINX_LOG_DIR", "NGINX_ACME_ROOT"):
-            Path(str(context[directory])).mkdir(parents=True, exist_ok=True)
-        (Path(str(context["RUN_DIR"])) / "nginx").mkdir(exist_ok=True)
+        for directory in ("LOG_DIR", "NGINX_LOG_DIR", "NGINX_ACME_ROOT"):
+            context[directory].mkdir(parents=True, exist_ok=True)
+        (context["RUN_DIR"] / "nginx").mkdir(parents=True, exist_ok=True)
     return context, files
 
 
 # --- validation by the real programs -----------------------------------------------------------
 
 
-def validate_nginx(context: Mapping[str, object]) -> None:
-    conf = Path(str(context["BUILD_DIR"])) / "nginx" / "nginx.conf"
-    Path(str(context["RUN_DIR"]), "nginx").mkdir(parents=True, exist_ok=True)
-    nginx = str(context["NGINX_BIN"])
+def validate_nginx(context: Mapping[str, Any]) -> None:
+    conf = context["BUILD_DIR"] / "nginx" / "nginx.conf"
+    (context["RUN_DIR"] / "nginx").mkdir(parents=True, exist_ok=True)
+    nginx = context["NGINX_BIN"]
     if not Path(nginx).exists():
         raise RenderError(f"nginx not found at {nginx}; install it (apt-get install nginx) or set NGINX_BIN.")
-    error_log = Path(str(context["NGINX_LOG_DIR"])) / "nginx-error.log"
+    error_log = context["NGINX_LOG_DIR"] / "nginx-error.log"
     result = subprocess.run(
         [nginx, "-t", "-q", "-e", str(error_log), "-c", str(conf)],
         capture_output=True,
@@ -442,8 +303,8 @@ def validate_nginx(context: Mapping[str, object]) -> None:
         raise RenderError(f"nginx -t rejected {conf}:\n{result.stderr.strip()}")
 
 
-def validate_supervisor(context: Mapping[str, object]) -> None:
-    conf = Path(str(context["BUILD_DIR"])) / "supervisor" / "supervisord.conf"
+def validate_supervisor(context: Mapping[str, Any]) -> None:
+    conf = context["BUILD_DIR"] / "supervisor" / "supervisord.conf"
     try:
         from supervisor.options import ServerOptions
     except ImportError:
@@ -459,7 +320,7 @@ def validate_supervisor(context: Mapping[str, object]) -> None:
     except ValueError as error:
         raise RenderError(f"supervisor rejected {conf}: {error}") from None
     programs = {process.name for group in options.process_group_configs for process in group.process_configs}
-    missing = set(str(context["PROGRAMS"]).split(",")) - programs
+    missing = set(context["PROGRAMS"].split(",")) - programs
     if missing:
         raise RenderError(f"supervisor read {conf} but found no program {', '.join(sorted(missing))}")
 
@@ -477,8 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"render: {error}", file=sys.stderr)
         return 2
     print(f"Rendered for DEPLOY_TARGET={context['TARGET']}:")
-    for output in files:
-        print(f"  {output.template.relative_to(PROJECT_DIR)}  ->  {output.target}")
+    for template, target in files.items():
+        print(f"  deploy/{template}  ->  {target}")
     if not args.no_validate:
         print("nginx -t: ok; supervisor: ok")
     return 0

@@ -129,10 +129,8 @@ def up(env: Mapping[str, str]) -> int:
 
     supervisord = str(Path(python).parent / "supervisord")
     scheme, listen = ("https", "NGINX_LISTEN_TLS") if context["NGINX_TLS"] else ("http", "NGINX_LISTEN")
-    address = render._words(stack.get(listen, ""))[:1] or (
-        ["127.0.0.1:8443"] if scheme == "https" else ["127.0.0.1:8080"]
-    )
-    print(f"stack: starting supervisord; the site is at {scheme}://{address[0]}/  (Ctrl-C stops everything)")
+    address = context[listen][0]
+    print(f"stack: starting supervisord; the site is at {scheme}://{address}/  (Ctrl-C stops everything)")
     sys.stdout.flush()
     # supervisord replaces this process, so Ctrl-C reaches it directly and it stops every program.
     os.execve(supervisord, [supervisord, "-c", str(_supervisor_conf(context))], stack)  # noqa: S606

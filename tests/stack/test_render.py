@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import configparser
 import gzip
 import json
@@ -12,10 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jinja2
 import pytest
 
 from apps.core.data.db_router import RECENT_WRITE_COOKIE
 from apps.core.observability import request_id
+from config import env
 from deploy import precompress, render
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -159,23 +162,41 @@ def test_the_host_target_uses_system_paths_and_a_dedicated_user(tmp_path):
 
 def test_the_committed_templates_name_no_absolute_path():
     absolute = re.compile(r"(?<![\w.}:/])/(?:etc|var|run|srv|home|usr|tmp|opt|root|work)/")
-    for template in DEPLOY.rglob("*.template"):
+    for template in DEPLOY.rglob("*.j2"):
         for number, line in enumerate(template.read_text().splitlines(), start=1):
             if line.lstrip().startswith(("#", ";")):
                 continue  # comments may point an operator at /etc/nginx
             assert not absolute.search(line), f"{template.relative_to(ROOT)}:{number}: {line}"
 
 
-def test_templates_keep_or_drop_optional_blocks():
-    text = "a\n@if ON\nb {{ NAME }}\n@else\nc\n@endif\n@if not ON\nd\n@endif\n"
+def test_template_block_tags_leave_no_line_of_their_own():
+    template = (
+        "a\n{% if ON %}\n    b {{ NAME }}\n{% else %}\nc\n{% endif %}\n  {% if not ON %}\nd\n  {% endif %}\n"
+    )
 
-    assert render.render_text(text, {"ON": True, "NAME": "x"}) == "a\nb x\n"
-    assert render.render_text(text, {"ON": False, "NAME": "x"}) == "a\nc\nd\n"
+    assert render.TEMPLATES.from_string(template).render(ON=True, NAME="x") == "a\n    b x\n"
+    assert render.TEMPLATES.from_string(template).render(ON=False, NAME="x") == "a\nc\nd\n"
 
 
-def test_a_template_naming_an_unknown_value_is_an_error():
-    with pytest.raises(render.RenderError, match="MISSING"):
-        render.render_text("x {{ MISSING }}\n", {})
+def test_a_template_naming_an_unknown_value_is_an_error_that_names_the_file_and_line(tmp_path, monkeypatch):
+    (tmp_path / "nginx").mkdir()
+    (tmp_path / "nginx" / "broken.conf.j2").write_text("a\nx {{ MISSING }}\n")
+    monkeypatch.setattr(render.TEMPLATES, "loader", jinja2.FileSystemLoader(tmp_path))
+
+    with pytest.raises(render.RenderError, match=r"nginx/broken\.conf\.j2:2: 'MISSING' is undefined"):
+        render.render_template("nginx/broken.conf.j2", {})
+
+
+def test_the_renderer_reads_exactly_the_variables_the_reference_says_it_reads():
+    declared = env.variables()
+    tree = ast.parse((DEPLOY / "render.py").read_text())
+    named = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in declared
+    }
+
+    assert named == {var.name for var in declared.values() if env.RENDER in var.read_by}
 
 
 # --- gunicorn --------------------------------------------------------------------------------
