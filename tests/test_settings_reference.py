@@ -18,8 +18,6 @@ RUNTIME_CODE = sorted(
     for path in [*ROOT.glob("config/**/*.py"), *ROOT.glob("apps/**/*.py"), *ROOT.glob("deploy/*.py")]
     if "tests" not in path.relative_to(ROOT).parts and "app_template" not in path.parts
 )
-# Until the renderer reads through config/env.py, its defaults are the one known second copy.
-DEFAULTS_NOT_YET_FROM_THE_READER = {"deploy/render.py"}
 # Django's own: the entry points choose their profile before any settings exist.
 READ_BEFORE_SETTINGS = {"DJANGO_SETTINGS_MODULE"}
 SAMPLES = {
@@ -125,7 +123,7 @@ def test_every_variable_the_code_reads_is_declared(path: Path):
 
 @pytest.mark.parametrize("path", RUNTIME_CODE, ids=_rel)
 def test_no_default_is_written_outside_the_reader(path: Path):
-    if _rel(path) in DEFAULTS_NOT_YET_FROM_THE_READER or _rel(path) == "config/env.py":
+    if _rel(path) == "config/env.py":
         return
     second_copies = [
         f"{_rel(path)}:{call.lineno}"
