@@ -575,6 +575,27 @@ def test_a_dead_upstream_gets_503_in_the_api_error_shape_with_retry_after(stack:
     assert reply.all("X-Content-Type-Options") == ["nosniff"]
 
 
+def test_a_browser_gets_nginx_503_and_429_as_pages_with_the_same_headers(stack: Stack):
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    supervisor = stack.supervisor()
+    supervisor.stopProcess("keel:web")
+    try:
+        unavailable = stack.request("GET", "/articles/", headers=html)
+    finally:
+        supervisor.startProcess("keel:web")
+        wait_until(stack.healthy, timeout=60, what="gunicorn to answer again")
+    for _ in range(5):
+        throttled = stack.request("POST", "/api/v1/auth/token/", body=b"{}", headers=html, source="127.0.0.15")
+
+    for reply, status, retry_after in ((unavailable, 503, "5"), (throttled, 429, "10")):
+        assert reply.status == status
+        assert reply.header("Content-Type").startswith("text/html")
+        assert b"<html" in reply.body and str(status).encode() in reply.body
+        assert reply.header("Retry-After") == retry_after
+        assert "default-src 'none'" in reply.header("Content-Security-Policy")
+        assert reply.all("X-Content-Type-Options") == ["nosniff"]
+
+
 def test_nginx_status_answers_only_from_this_host(stack: Stack):
     local = stack.request("GET", "/nginx_status", https=False, host="127.0.0.1")
     other = stack.request("GET", "/nginx_status", https=False, host="127.0.0.1", source="127.0.0.2")
