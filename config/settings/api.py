@@ -51,6 +51,12 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": env_value("API_TITLE"),
     "VERSION": "1.0.0",
+    "DESCRIPTION": (
+        "Every error has one shape: `{\"error\": {\"code\": ..., \"message\": ..., \"fields\": ...}, "
+        "\"request_id\": ...}`, where `fields` comes only with a validation error and `request_id` "
+        "matches the server's log lines. Sign in with a session (send its CSRF token on writes) or send "
+        "`Authorization: Token <key>` from `POST /api/v1/auth/token/`."
+    ),
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -585,12 +585,15 @@ def test_a_browser_gets_nginx_503_and_429_as_pages_with_the_same_headers(stack: 
         supervisor.startProcess("keel:web")
         wait_until(stack.healthy, timeout=60, what="gunicorn to answer again")
     for _ in range(5):
-        throttled = stack.request("POST", "/api/v1/auth/token/", body=b"{}", headers=html, source="127.0.0.15")
+        throttled = stack.request(
+            "POST", "/api/v1/auth/token/", body=b"{}", headers=html, source="127.0.0.15"
+        )
 
     for reply, status, retry_after in ((unavailable, 503, "5"), (throttled, 429, "10")):
         assert reply.status == status
         assert reply.header("Content-Type").startswith("text/html")
-        assert b"<html" in reply.body and str(status).encode() in reply.body
+        assert b"<html" in reply.body
+        assert str(status).encode() in reply.body
         assert reply.header("Retry-After") == retry_after
         assert "default-src 'none'" in reply.header("Content-Security-Policy")
         assert reply.all("X-Content-Type-Options") == ["nosniff"]

@@ -46,3 +46,11 @@ def test_every_error_response_shows_an_example_of_the_error_shape(operations):
                 example = response["content"]["application/json"]["example"]
                 assert set(example) == {"error", "request_id"}, (name, status)
                 assert {"code", "message"} <= set(example["error"]), (name, status)
+
+
+def test_the_docs_introduction_states_the_error_shape_and_how_to_sign_in(django_db_blocker):
+    with django_db_blocker.unblock():
+        description = SchemaGenerator().get_schema(request=None, public=True)["info"]["description"]
+    assert '"request_id"' in description
+    assert '"fields"' in description
+    assert "Authorization: Token" in description
