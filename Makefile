@@ -13,7 +13,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.uv/bin/uv)
 MANAGE := $(BIN)/python manage.py
 export DJANGO_SETTINGS_MODULE ?= config.settings.development
 
-# A production environment that passes `check --deploy`: the README's minimal production env.
+# A production environment that passes `check --deploy`: the least the runbook's .env must set.
 DEPLOY_CHECK_ENV := DJANGO_SETTINGS_MODULE=config.settings.production DEBUG=false \
 	SECRET_KEY=lint-check-only-$$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n') \
 	ALLOWED_HOSTS=example.com
@@ -262,7 +262,7 @@ status: install ## Show the state of the stack's programs
 	$(BIN)/python -m deploy.stack status
 
 .PHONY: bench
-bench: install system-deps ## Load-test the production stack against its own ceiling (BENCH_ARTICLES=10000); see README
+bench: install system-deps ## Load-test the production stack against its own ceiling (BENCH_ARTICLES=10000); see docs/benchmarks.md
 	$(BIN)/python -m bench.run
 
 .PHONY: soak

@@ -117,4 +117,4 @@ def warn_if_the_broker_may_lose_tasks(sender: Any = None, **kwargs: Any) -> None
         logger.warning("broker durability unknown: %s", error)
         return
     for problem in problems:
-        logger.warning("the broker may lose tasks: %s (see deploy/README.md, the broker's Redis)", problem)
+        logger.warning("the broker may lose tasks: %s (see docs/production.md, Redis for the broker)", problem)

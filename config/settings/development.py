@@ -10,6 +10,6 @@ SECRET_KEY = env_value("SECRET_KEY", profile="development")
 ALLOWED_HOSTS = env_value("ALLOWED_HOSTS", profile="development")
 INTERNAL_IPS = ["127.0.0.1"]
 
-# A developer's own overrides, ignored by git (see README "Forking and extending").
+# A developer's own overrides, ignored by git (see docs/forking.md).
 if (BASE_DIR / "config" / "settings" / "local.py").exists():  # noqa: F405
     from .local import *  # noqa: F403

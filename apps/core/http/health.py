@@ -90,7 +90,7 @@ def check_beat() -> str:
 def check_broker_durability() -> str:
     problems = broker_durability_problems()
     if problems:
-        raise RuntimeError("; ".join(problems) + " (see deploy/README.md, the broker's Redis)")
+        raise RuntimeError("; ".join(problems) + " (see docs/production.md, Redis for the broker)")
     return "ok"
 
 
