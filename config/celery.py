@@ -117,4 +117,6 @@ def warn_if_the_broker_may_lose_tasks(sender: Any = None, **kwargs: Any) -> None
         logger.warning("broker durability unknown: %s", error)
         return
     for problem in problems:
-        logger.warning("the broker may lose tasks: %s (see docs/production.md, Redis for the broker)", problem)
+        logger.warning(
+            "the broker may lose tasks: %s (see docs/production.md, Redis for the broker)", problem
+        )
