@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.helpers import free_port
+from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "keel-media"

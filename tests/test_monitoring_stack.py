@@ -27,8 +27,10 @@ import redis
 from celery import Celery
 from django.db import connections
 
-from tests.helpers import StatsdListener, closed_port, free_port, wait_for_http, wait_for_port
-from tests.processes import database_url, redis_server, stop_process_group
+from tests.support.net import StatsdListener, closed_port, free_port
+from tests.support.processes import database_url, stop_process_group
+from tests.support.redis_servers import redis_server
+from tests.support.waiting import wait_for_http, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -87,14 +89,14 @@ def stack(django_db_setup, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("monitoring-stack")
     database = connections["default"].settings_dict
     listener = StatsdListener()
-    with redis_server() as redis_port:
+    with redis_server() as redis_port_server:
         env = {
             "PATH": os.environ["PATH"],
             "HOME": os.environ.get("HOME", str(run_dir)),
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
             # The test database pytest-django just created, so requests that query work.
             "DATABASE_URL": database_url(database),
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port_server.port}",
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "CACHE_KEY_PREFIX": CACHE_PREFIX,
             "STATSD_HOST": "127.0.0.1",
@@ -135,8 +137,8 @@ def stack(django_db_setup, tmp_path_factory):
             stack = Stack(
                 url=f"http://127.0.0.1:{web_port}",
                 pidfile=pidfile,
-                broker_url=f"redis://127.0.0.1:{redis_port}/1",
-                redis=redis.Redis(host="127.0.0.1", port=redis_port, db=0),
+                broker_url=f"redis://127.0.0.1:{redis_port_server.port}/1",
+                redis=redis.Redis(host="127.0.0.1", port=redis_port_server.port, db=0),
                 listener=listener,
                 run_dir=run_dir,
             )

@@ -22,8 +22,8 @@ from urllib.error import HTTPError
 
 import pytest
 
-from tests.helpers import free_port
-from tests.postgres_clusters import Cluster, primary_and_replica, wait_for_replay
+from tests.support.net import free_port
+from tests.support.postgres import Cluster, primary_and_replica, wait_for_replay
 
 ROOT = Path(__file__).resolve().parent.parent
 READ_YOUR_WRITES_SECONDS = 30

@@ -28,8 +28,10 @@ from django.conf import settings
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from tests.faults.servers import Web
-from tests.processes import CeleryProcess, celery_env, manage, redis_server, start_celery, wait_until
+from tests.support.processes import CeleryProcess, celery_env, manage, start_celery
+from tests.support.redis_servers import redis_server
+from tests.support.waiting import wait_until
+from tests.support.web import Web
 
 # Beats commit to the schedule tables: no test transaction around them, the tables flushed after.
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -58,8 +60,8 @@ STAND_BY = "stands by and sends nothing"
 
 @pytest.fixture
 def redis_port() -> Iterator[int]:
-    with redis_server() as port:
-        yield port
+    with redis_server() as private_redis:
+        yield private_redis.port
 
 
 @pytest.fixture

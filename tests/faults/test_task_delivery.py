@@ -21,9 +21,11 @@ from apps.articles.models import Article
 from apps.articles.tests.factories import ArticleFactory
 from apps.core.models import DeadLetter
 from tests.celery.tasks import record_effect
-from tests.faults.servers import Postgres, RedisServer, postgres_cluster, redis_server
 from tests.faults.tasks import DEPENDENCY_DOWN, call_flaky_dependency, write_probe_row
-from tests.processes import celery, celery_env, manage, publishing_to, wait_until
+from tests.support.postgres import Postgres, postgres_cluster
+from tests.support.processes import celery, celery_env, manage, publishing_to
+from tests.support.redis_servers import RedisServer, redis_server
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from tests.helpers import free_port, wait_for_http
-from tests.processes import celery, celery_env, redis_server, stop_process_group
+from tests.support.net import free_port
+from tests.support.processes import celery, celery_env, stop_process_group
+from tests.support.redis_servers import redis_server
+from tests.support.waiting import wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -134,9 +136,9 @@ def web_and_worker(test_database, tmp_path) -> Iterator[tuple[str, SentryReceive
     """
     receiver = SentryReceiver()
     try:
-        with redis_server() as redis_port:
+        with redis_server() as redis_port_server:
             sentry = {"SENTRY_DSN": receiver.dsn, "SENTRY_ENVIRONMENT": "test"}
-            worker_env = celery_env(database=test_database, redis_port=redis_port, **sentry)
+            worker_env = celery_env(database=test_database, redis_port=redis_port_server.port, **sentry)
             web_env = {**worker_env, "DJANGO_SETTINGS_MODULE": "tests.sentry.settings"}
             port = free_port()
             with (tmp_path / "web.log").open("wb") as log:

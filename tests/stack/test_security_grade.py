@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.stack.conftest import Reply, Stack
 from tests.stack.observatory import CORS_PROBE_ORIGIN, Response, Scan, grade, parse_set_cookie
+from tests.support.http import Reply
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 

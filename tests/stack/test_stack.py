@@ -19,14 +19,14 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 
 import pytest
 from celery import Celery
 
 from apps.core.data.db_router import RECENT_WRITE_COOKIE
-from tests.processes import wait_until
-from tests.stack.conftest import Stack, alive, descendants
+from tests.support.processes import alive, descendants
+from tests.support.stack import Stack
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -229,17 +229,10 @@ def test_a_burst_on_a_login_endpoint_gets_429(stack: Stack, path: str, source: s
 
     # 1 + a burst of 3 reach Django (whatever it answers a bad login); nginx refuses the rest itself.
     assert statuses[4:] == [429] * 8, statuses
-    assert wait_for(lambda: len(access_log_lines(stack, path=path, client=source)) >= 4)
+    wait_until(
+        lambda: len(access_log_lines(stack, path=path, client=source)) >= 4, 5, what="4 access log lines"
+    )
     assert len(access_log_lines(stack, path=path, client=source)) == 4
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def access_log_lines(stack: Stack, *, path: str, client: str) -> list[dict[str, str]]:
@@ -555,8 +548,10 @@ def test_nginx_and_django_accept_the_same_request_ids(stack: Stack, request_id: 
     assert all(NGINX_REQUEST_ID.match(value) for value in ids), ids
     # The id nginx made up is the one it passed on: Django answered and logged that same id.
     django_id = from_django.json()["request_id"]
-    assert wait_for(lambda: f'"request_id":"{django_id}"' in stack.log("keel-access.log"))
-    assert wait_for(lambda: django_id in stack.log("web-access.log"))
+    wait_until(
+        lambda: f'"request_id":"{django_id}"' in stack.log("keel-access.log"), 5, what="nginx's log line"
+    )
+    wait_until(lambda: django_id in stack.log("web-access.log"), 5, what="gunicorn's log line")
 
 
 def test_a_dead_upstream_gets_503_in_the_api_error_shape_with_retry_after(stack: Stack):

@@ -10,7 +10,7 @@ from django.urls import reverse
 from apps.core.observability import metrics
 from apps.core.tasks.monitoring import sample_monitoring_gauges
 from apps.users.tests.factories import UserFactory
-from tests.helpers import StatsdListener, closed_port
+from tests.support.net import StatsdListener, closed_port
 
 
 def _received(listener: StatsdListener, name: str, count: int = 1) -> list[tuple[str, str]]:

@@ -1,66 +1,14 @@
-"""Helpers for tests that start real processes or sockets."""
+"""Ports and sockets: a free port, a closed one, a server that never answers, a statsd listener."""
 
-import io
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
-
-
-def call_wsgi(
-    application: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]],
-    path: str,
-    *,
-    method: str = "GET",
-    host: str = "testserver",
-    **headers: str,
-) -> tuple[str, dict[str, str], bytes]:
-    """Call a WSGI application as a server would, `path` with its query string; its status,
-    headers and body. The answer is closed afterwards, which sends Django's request_finished."""
-    path, _, query = path.partition("?")
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "SERVER_NAME": host,
-        "SERVER_PORT": "80",
-        "HTTP_HOST": host,
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.url_scheme": "http",
-        **headers,
-    }
-    answer: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        answer["status"], answer["headers"] = status, dict(headers)
-
-    result = application(environ, start_response)
-    try:
-        body = b"".join(result)
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
-    return answer["status"], answer["headers"], body
-
-
-def api_error(response: Any, status: int) -> dict[str, Any]:
-    """The `error` of a Django test client's response, asserting its status and the API's one
-    error shape: only `error` and `request_id`, the id the response header carries, a message."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error", "request_id"}
-    assert body["request_id"] == response["X-Request-ID"]
-    assert body["error"]["message"]
-    return body["error"]
 
 
 def free_port() -> int:
+    """A port of 127.0.0.1 free now (the kernel's pick), for a server the test starts."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -101,25 +49,6 @@ def silent_server() -> Iterator[int]:
         for connection in accepted:
             connection.close()
         server.close()
-
-
-def wait_for_http(url: str, timeout: float = 30.0) -> None:
-    """Poll `url` until it answers at all (any status), or fail after `timeout` seconds."""
-    import time
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not answer within {timeout}s") from None
-            time.sleep(0.2)
 
 
 class StatsdListener:
@@ -181,16 +110,3 @@ class StatsdListener:
         self._stop.set()
         self._thread.join()
         self.sock.close()
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    """Wait until something accepts TCP connections on 127.0.0.1:`port`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)

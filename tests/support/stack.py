@@ -25,51 +25,13 @@ import pytest
 from supervisor.xmlrpc import SupervisorTransport
 
 from deploy import stack as deploy_stack
-from tests.helpers import free_port
-from tests.processes import manage, redis_server
+from tests.support.http import Reply
+from tests.support.net import free_port
+from tests.support.processes import ROOT, ProcessId, alive, descendants, manage
+from tests.support.redis_servers import redis_server
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 STARTUP_TIMEOUT = 120
 PROGRAMS = ("web", "worker", "beat")
-
-ProcessId = tuple[int, int]  # (pid, start time): a pid that was reused is another process
-
-
-def descendants(root: int) -> set[ProcessId]:
-    table = deploy_stack.process_table()
-    found: set[ProcessId] = set()
-    if root in table:
-        found.add((root, table[root][1]))
-    frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, (ppid, start) in table.items():
-            if ppid == parent and (pid, start) not in found:
-                found.add((pid, start))
-                frontier.append(pid)
-    return found
-
-
-def alive(processes: set[ProcessId]) -> set[ProcessId]:
-    table = deploy_stack.process_table()
-    return {(pid, start) for pid, start in processes if pid in table and table[pid][1] == start}
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        values = self.all(name)
-        return values[0] if values else None
-
-    def all(self, name: str) -> list[str]:
-        return [value for key, value in self.headers if key.lower() == name.lower()]
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 @dataclass
@@ -306,8 +268,8 @@ def stack_database() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def stack_redis() -> Iterator[str]:
     """A private Redis: the stack's worker must never consume another run's tasks."""
-    with redis_server() as port:
-        yield f"redis://127.0.0.1:{port}"
+    with redis_server() as server:
+        yield server.url()
 
 
 def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
