@@ -110,7 +110,7 @@ def test_make_app_creates_an_installed_routed_app_whose_tests_pass(repo_copy):
 
 
 def test_make_app_refuses_bad_or_clashing_names_and_changes_nothing(repo_copy):
-    refusals = {"Bad-Name": "lowercase", "articles": "already exists", "auth": "label", "class": "reserved"}
+    refusals = {"Bad-Name": "lowercase", "users": "already exists", "auth": "label", "class": "reserved"}
     for name, reason in refusals.items():
         result = run(repo_copy, ".venv/bin/python", "manage.py", "add_app", name, check=False)
         assert result.returncode != 0, name

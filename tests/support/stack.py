@@ -7,6 +7,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -84,6 +85,15 @@ class Stack:
                 found.append(line)
         return found
 
+    def nginx_error_lines(self) -> list[str]:
+        """The error, crit, alert and emerg lines of nginx's two error logs."""
+        return [
+            line
+            for name in ("keel-error.log", "nginx-error.log")
+            for line in self.log(name).splitlines()
+            if re.search(r"\[(error|crit|alert|emerg)\]", line)
+        ]
+
     def tls_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.cert))
 
@@ -121,6 +131,20 @@ class Stack:
             return Reply(response.status, response.getheaders(), response.read())
         finally:
             connection.close()
+
+    def api_token(self, email: str, source: str) -> str:
+        """Create a user with the Django shell and log in through nginx for an API token."""
+        self.create_user(email, "a-long-passphrase")
+        credentials = json.dumps({"email": email, "password": "a-long-passphrase"}).encode()
+        token = self.request(
+            "POST",
+            "/api/v1/auth/token/",
+            body=credentials,
+            headers={"Content-Type": "application/json"},
+            source=source,
+        )
+        assert token.status == 200, token.body
+        return str(token.json()["token"])
 
     def csrf_headers(self, source: str = "127.0.0.1") -> dict[str, str]:
         """What this site's own page sends with a session login: the CSRF cookie and token from

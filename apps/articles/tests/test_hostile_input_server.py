@@ -1,7 +1,7 @@
 """Hostile input against gunicorn with production settings, no proxy in front (`make run` or
 another proxy hides nothing either): every class of input gets a 4xx in the error shape, the
 server logs no ERROR line and no traceback, nothing is stored, and nothing one client sends
-changes what another is served. The same classes, in process: apps/articles/tests/test_hostile_input.py.
+changes what another is served. The same classes, in process: test_hostile_input.py beside this file.
 """
 
 from __future__ import annotations
