@@ -173,6 +173,8 @@ def test_make_remove_example_leaves_a_clone_that_checks_migrates_and_passes_its_
     assert leftovers.stdout == ""
     assert "already removed" in run(repo_copy, "make", "remove-example").stdout
 
+    run(repo_copy, ".venv/bin/ruff", "check", "--no-cache", ".")
+    run(repo_copy, ".venv/bin/ruff", "format", "--no-cache", "--check", ".")
     manage = (".venv/bin/python", "manage.py")
     run(repo_copy, *manage, "check")
     run(repo_copy, *manage, "makemigrations", "--check", "--dry-run")
@@ -181,4 +183,4 @@ def test_make_remove_example_leaves_a_clone_that_checks_migrates_and_passes_its_
     pytest_args = (".venv/bin/pytest", "-q", "-p", "no:cacheprovider")
     collected = run(repo_copy, *pytest_args, "--collect-only").stdout
     assert " collected" in collected or "tests collected" in collected, collected[-500:]
-    run(repo_copy, *pytest_args, "-m", "not integration", "-x")
+    run(repo_copy, *pytest_args, "-m", "not integration")

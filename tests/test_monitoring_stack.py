@@ -402,7 +402,9 @@ def test_gunicorn_plugin_counts_the_workers_of_a_master_run_by_another_user():
         pidfile = folder / "gunicorn.pid"
         pidfile.write_text(f"{master.pid}\n")
         plugin = folder / "keel_gunicorn_workers"
-        plugin.symlink_to(PLUGIN)
+        # A copy, not a link: the checkout itself may be closed to nobody (a clone in a tmp_path).
+        shutil.copy(PLUGIN, plugin)
+        plugin.chmod(0o755)
         command = ["runuser", "-u", "nobody", "--", "env", f"GUNICORN_PIDFILE={pidfile}", str(plugin)]
         deadline = time.monotonic() + 30
         while True:  # until the master has started both children

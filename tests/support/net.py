@@ -2,9 +2,10 @@
 
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+
+from tests.support.waiting import wait_until
 
 
 def free_port() -> int:
@@ -95,10 +96,10 @@ class StatsdListener:
         return {name for name, _, _ in self.metrics()}
 
     def wait_for(self, predicate: Callable[[set[str]], bool], timeout: float = 10.0) -> set[str]:
-        """Wait until the names received satisfy `predicate`; return them either way."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not predicate(self.names()):
-            time.sleep(0.05)
+        """Wait until the names received satisfy `predicate`; return them either way (the caller's
+        assertion then shows what did come)."""
+        with suppress(AssertionError):
+            wait_until(lambda: predicate(self.names()), timeout, interval=0.05, what="the metrics")
         return self.names()
 
     def clear(self) -> None:

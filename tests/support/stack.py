@@ -13,7 +13,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 import xmlrpc.client
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from tests.support.http import Reply
 from tests.support.net import free_port
 from tests.support.processes import ROOT, ProcessId, alive, descendants, manage
 from tests.support.redis_servers import redis_server
+from tests.support.waiting import wait_until
 
 STARTUP_TIMEOUT = 120
 PROGRAMS = ("web", "worker", "beat")
@@ -233,21 +233,22 @@ class Stack:
             )
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
+            assert self.process is not None
             if self.process.poll() is not None:
                 pytest.fail(f"the stack exited with {self.process.returncode}\n{self.diagnostics()}")
-            if (
+            return (
                 " ready." in self.log("worker.log")
                 and "beat: Starting" in self.log("beat.log")
                 and all(self.pid(program) for program in PROGRAMS)
                 and self.healthy()
-            ):
-                self.remember()
-                return
-            time.sleep(0.5)
-        pytest.fail(f"the stack was not ready after {timeout} s\n{self.diagnostics()}")
+            )
+
+        try:
+            wait_until(ready, timeout, interval=0.5, what="the stack to be ready")
+        except AssertionError as error:
+            pytest.fail(f"{error}\n{self.diagnostics()}")
+        self.remember()
 
     def stop(self, timeout: float = 60) -> int | None:
         """Ctrl-C, as an operator would: SIGINT to supervisord (`up` replaced itself with it)."""
