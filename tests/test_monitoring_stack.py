@@ -30,7 +30,7 @@ from django.db import connections
 from tests.support.net import StatsdListener, closed_port, free_port
 from tests.support.processes import database_url, stop_process_group
 from tests.support.redis_servers import redis_server
-from tests.support.waiting import wait_for_http, wait_for_port
+from tests.support.waiting import wait_for_http, wait_for_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -143,9 +143,7 @@ def stack(django_db_setup, tmp_path_factory):
                 run_dir=run_dir,
             )
             # A cold start (a fresh checkout compiling its bytecode) can take many seconds.
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while stack.get("/healthz", timeout=5) != 200 and time.monotonic() < deadline:
-                time.sleep(0.2)
+            wait_until(lambda: stack.get("/healthz", timeout=5) == 200, STARTUP_SECONDS, 0.2, "gunicorn")
             assert pidfile.exists()
             yield stack
         finally:

@@ -213,9 +213,7 @@ def test_the_request_id_passes_from_the_client_through_nginx_to_the_access_log(s
     reply = stack.request("GET", "/healthz", headers={"X-Request-ID": "trace-me-42"})
 
     assert reply.header("X-Request-ID") == "trace-me-42"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and "trace-me-42" not in stack.log("web-access.log"):
-        time.sleep(0.1)
+    wait_until(lambda: "trace-me-42" in stack.log("web-access.log"), 5, what="gunicorn's access log line")
     lines = [json.loads(line) for line in stack.log("web-access.log").splitlines() if line.strip()]
     assert {"request_id": "trace-me-42", "path": "/healthz", "status": "200"}.items() <= next(
         line for line in lines if line["request_id"] == "trace-me-42"
@@ -535,9 +533,6 @@ def test_stopping_the_stack_leaves_no_process_behind(stack: Stack):
     exit_code = stack.stop()
 
     assert exit_code == 0
-    deadline = time.monotonic() + 10
-    while alive(processes) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert alive(processes) == set()
+    wait_until(lambda: not alive(processes), 10, 0.2, "every process of the stack to exit")
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", stack.http_port), timeout=2)
