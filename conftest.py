@@ -49,8 +49,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def _runs_once_on_postgresql(item: pytest.Item) -> bool:
     """Fault tests and the production stack's tests: their subject is not the suite's database (the
     stack always runs on PostgreSQL), so a run on SQLite or MariaDB would only repeat them slowly."""
-    uses_the_stack = item.nodeid.startswith("tests/stack/") or "stack" in getattr(item, "fixturenames", ())
-    return item.get_closest_marker("faults") is not None or uses_the_stack
+    # tests/stack/ and an app's tests/stack/ (apps/articles/tests/stack/).
+    return item.get_closest_marker("faults") is not None or item.path.parent.name == "stack"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
