@@ -21,7 +21,7 @@ DEPLOY_CHECK_ENV := DJANGO_SETTINGS_MODULE=config.settings.production DEBUG=fals
 .PHONY: help
 help: ## List the targets
 	@echo "Keel: make <target>"
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
 
 .uv/bin/uv:
 	@echo "uv not found; installing it into .uv/"
@@ -211,6 +211,16 @@ migrations: install ## Make migrations for changed models
 app: install ## Create apps/NAME in the house style, installed and routed (make app NAME=inventory)
 	@test -n "$(NAME)" || { echo "usage: make app NAME=<name>, e.g. make app NAME=inventory" >&2; exit 2; }
 	$(MANAGE) add_app $(NAME)
+
+# The example app leaves with everything that names it: its folder (models, API, pages, tasks,
+# schedule and tests, all found by convention), its settings and its lines in .env.example.
+.PHONY: remove-example
+remove-example: ## Remove the example app (apps/articles) and every reference to it, for a fork that starts empty
+	@if [ ! -d apps/articles ]; then echo "The example app is already removed."; exit 0; fi; \
+	rm -r apps/articles && echo "removed apps/articles/"; \
+	sed -i '/^# Articles:/,/^ARTICLES_NOTIFY_GRACE_SECONDS/d' config/settings/base.py && echo "removed the ARTICLES_* settings from config/settings/base.py"; \
+	sed -i '/^# --- Articles (the reference app)/,/^# ARTICLES_NOTIFY_GRACE_SECONDS/d' .env.example && echo "removed the ARTICLES_* lines from .env.example"; \
+	echo "Next: make migrate (its tables stay in an existing database until you drop them), make test."
 
 .PHONY: rename
 rename: install ## Rename the project for a fork (make rename NAME=acme)

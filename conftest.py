@@ -9,6 +9,9 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 
+# The suite's shared support (ports, waiting, processes, servers, fixtures): tests/support/.
+pytest_plugins = ["tests.support.fixtures"]
+
 
 def _unreachable(url: str, default_port: int) -> str | None:
     parts = urlsplit(url)
@@ -47,9 +50,8 @@ def _runs_once_on_postgresql(item: pytest.Item) -> bool:
     """Fault tests, the production stack's tests and the browser's: their subject is not the suite's
     database (the stack always runs on PostgreSQL), so a run on SQLite or MariaDB would only repeat
     them slowly."""
-    return item.get_closest_marker("faults") is not None or item.nodeid.startswith(
-        ("tests/stack/", "tests/browser/")
-    )
+    # tests/stack/ and an app's tests/stack/ (apps/articles/tests/stack/).
+    return item.get_closest_marker("faults") is not None or item.path.parent.name in ("stack", "browser")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -72,30 +74,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
             f"{count} fault, stack and browser tests deselected: they run once, "
             "in the PostgreSQL run (make test)."
         )
-
-
-@pytest.fixture(autouse=True)
-def _isolated_cache():
-    """Every test starts with empty caches (only this run's keys: they carry its prefix)."""
-    from django.core.cache import caches
-
-    for cache in caches.all():
-        if hasattr(cache, "delete_pattern"):
-            cache.delete_pattern("*")
-        else:
-            cache.clear()
-
-
-@pytest.fixture
-def statsd_listener(settings):
-    """A real UDP listener, and the app's metrics pointed at it (prefix `keel`)."""
-    from tests.helpers import StatsdListener
-
-    listener = StatsdListener()
-    settings.STATSD_HOST = "127.0.0.1"
-    settings.STATSD_PORT = listener.port
-    settings.STATSD_PREFIX = "keel"
-    try:
-        yield listener
-    finally:
-        listener.close()

@@ -44,6 +44,7 @@ import psycopg
 
 from deploy import render
 from deploy import stack as deploy_stack
+from tests.support.processes import process_table
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench"
@@ -117,7 +118,7 @@ class Processes:
         return process
 
     def remember(self) -> None:
-        table = deploy_stack.process_table()
+        table = process_table()
         frontier = [process.pid for process in self.started if process.pid in table]
         for pid in frontier:
             self.seen.add((pid, table[pid][1]))
@@ -129,7 +130,7 @@ class Processes:
                     frontier.append(pid)
 
     def alive(self) -> set[tuple[int, int]]:
-        table = deploy_stack.process_table()
+        table = process_table()
         return {(pid, start) for pid, start in self.seen if pid in table and table[pid][1] == start}
 
     def stop(self, process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60) -> None:

@@ -38,6 +38,7 @@ from bench.run import (
 )
 from deploy import render
 from deploy import stack as deploy_stack
+from tests.support.processes import process_table
 
 OUT = ROOT / "build" / "soak"
 SOAK_LUA = Path(__file__).resolve().parent / "soak.lua"
@@ -298,7 +299,7 @@ def run_wrk(
 def program_pids(env: dict[str, str]) -> dict[str, set[tuple[int, int]]]:
     """Each program's processes (supervisor's child and its descendants), as (pid, start time)."""
     context = render.build_context(env)
-    table = deploy_stack.process_table()
+    table = process_table()
     found: dict[str, set[tuple[int, int]]] = {}
     for program in PROGRAMS:
         output = deploy_stack._supervisorctl(context, "pid", f"keel:{program}").stdout.strip()

@@ -24,25 +24,6 @@ from deploy import precompress, render
 SUPERVISORD_STOP_WAIT = 120
 
 
-def process_table() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, start time) of every process on the machine (Linux /proc).
-
-    The start time tells a reused pid from the process that had it; the runner, the bench and the
-    stack tests use it to prove that nothing they started is left behind.
-    """
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        table[int(entry.name)] = (int(fields[1]), int(fields[19]))
-    return table
-
-
 def _fail(message: str) -> int:
     print(f"stack: {message}", file=sys.stderr)
     return 2

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.helpers import free_port
+from tests.support.net import free_port
+from tests.support.waiting import http_answers, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "keel-media"
@@ -58,15 +58,13 @@ def s3_endpoint() -> Iterator[str]:
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(endpoint + "/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.2)
+
+        def answers() -> bool:
+            if server.poll() is not None:
+                raise RuntimeError("moto server did not start")
+            return http_answers(endpoint + "/moto-api/")
+
+        wait_until(answers, 30, 0.2, "the moto server")
         yield endpoint
     finally:
         server.terminate()

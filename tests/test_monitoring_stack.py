@@ -27,8 +27,10 @@ import redis
 from celery import Celery
 from django.db import connections
 
-from tests.helpers import StatsdListener, closed_port, free_port, wait_for_http, wait_for_port
-from tests.processes import database_url, redis_server, stop_process_group
+from tests.support.net import StatsdListener, closed_port, free_port
+from tests.support.processes import database_url, stop_process_group
+from tests.support.redis_servers import redis_server
+from tests.support.waiting import wait_for_http, wait_for_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -87,14 +89,14 @@ def stack(django_db_setup, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("monitoring-stack")
     database = connections["default"].settings_dict
     listener = StatsdListener()
-    with redis_server() as redis_port:
+    with redis_server() as redis_port_server:
         env = {
             "PATH": os.environ["PATH"],
             "HOME": os.environ.get("HOME", str(run_dir)),
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
             # The test database pytest-django just created, so requests that query work.
             "DATABASE_URL": database_url(database),
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port_server.port}",
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "CACHE_KEY_PREFIX": CACHE_PREFIX,
             "STATSD_HOST": "127.0.0.1",
@@ -135,15 +137,13 @@ def stack(django_db_setup, tmp_path_factory):
             stack = Stack(
                 url=f"http://127.0.0.1:{web_port}",
                 pidfile=pidfile,
-                broker_url=f"redis://127.0.0.1:{redis_port}/1",
-                redis=redis.Redis(host="127.0.0.1", port=redis_port, db=0),
+                broker_url=f"redis://127.0.0.1:{redis_port_server.port}/1",
+                redis=redis.Redis(host="127.0.0.1", port=redis_port_server.port, db=0),
                 listener=listener,
                 run_dir=run_dir,
             )
             # A cold start (a fresh checkout compiling its bytecode) can take many seconds.
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while stack.get("/healthz", timeout=5) != 200 and time.monotonic() < deadline:
-                time.sleep(0.2)
+            wait_until(lambda: stack.get("/healthz", timeout=5) == 200, STARTUP_SECONDS, 0.2, "gunicorn")
             assert pidfile.exists()
             yield stack
         finally:
@@ -400,7 +400,9 @@ def test_gunicorn_plugin_counts_the_workers_of_a_master_run_by_another_user():
         pidfile = folder / "gunicorn.pid"
         pidfile.write_text(f"{master.pid}\n")
         plugin = folder / "keel_gunicorn_workers"
-        plugin.symlink_to(PLUGIN)
+        # A copy, not a link: the checkout itself may be closed to nobody (a clone in a tmp_path).
+        shutil.copy(PLUGIN, plugin)
+        plugin.chmod(0o755)
         command = ["runuser", "-u", "nobody", "--", "env", f"GUNICORN_PIDFILE={pidfile}", str(plugin)]
         deadline = time.monotonic() + 30
         while True:  # until the master has started both children

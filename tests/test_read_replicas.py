@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import suppress
@@ -22,8 +21,9 @@ from urllib.error import HTTPError
 
 import pytest
 
-from tests.helpers import free_port
-from tests.postgres_clusters import Cluster, primary_and_replica, wait_for_replay
+from tests.support.net import free_port
+from tests.support.postgres import Cluster, primary_and_replica, wait_for_replay
+from tests.support.waiting import http_answers, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 READ_YOUR_WRITES_SECONDS = 30
@@ -121,15 +121,13 @@ def base_url(clusters, token) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=1):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start: {server.stderr.read()!r}") from None
-                time.sleep(0.2)
+
+        def answers() -> bool:
+            if server.poll() is not None:
+                raise RuntimeError(f"gunicorn did not start: {server.stderr.read()!r}")
+            return http_answers(url + "/healthz")
+
+        wait_until(answers, 30, 0.2, "gunicorn")
         yield url
     finally:
         server.terminate()

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -21,9 +20,10 @@ import redis
 from django.conf import settings
 
 from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
-from tests.helpers import closed_port
-from tests.processes import database_url, manage, redis_server
-from tests.redis_servers import redis_sentinel
+from tests.support.net import closed_port
+from tests.support.processes import database_url, manage
+from tests.support.redis_servers import redis_sentinel, redis_server
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,14 +51,14 @@ def keys(port: int, db: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def cache_redis() -> Iterator[int]:
-    with redis_server() as port:
-        yield port
+    with redis_server() as private_redis:
+        yield private_redis.port
 
 
 @pytest.fixture(scope="module")
 def sessions_redis() -> Iterator[int]:
-    with redis_server() as port:
-        yield port
+    with redis_server() as private_redis:
+        yield private_redis.port
 
 
 def test_every_role_defaults_to_its_own_database_of_redis_url():
@@ -125,7 +125,7 @@ def test_cache_sessions_autocomplete_and_broker_each_land_on_their_own_redis(cac
 
 
 def test_the_cache_reaches_the_primary_that_sentinel_names():
-    with redis_server() as primary, redis_sentinel("keel-cache", primary) as sentinel:
+    with redis_server() as primary_server, redis_sentinel("keel-cache", primary_server.port) as sentinel:
         output = run_app(
             "from django.core.cache import cache; cache.set('probe', 'via sentinel', 60);"
             "print(cache.get('probe'))",
@@ -135,7 +135,7 @@ def test_the_cache_reaches_the_primary_that_sentinel_names():
             CACHE_REDIS_SENTINEL_MASTER="keel-cache",
         )
         assert output.strip() == "via sentinel"
-        assert keys(primary, 0) == ["sentinel:1:probe"]
+        assert keys(primary_server.port, 0) == ["sentinel:1:probe"]
 
 
 def test_when_the_primary_dies_the_cache_follows_sentinel_to_the_promoted_replica(settings):
@@ -144,41 +144,39 @@ def test_when_the_primary_dies_the_cache_follows_sentinel_to_the_promoted_replic
     from config.settings.base import sentinel_cache
 
     with (
-        redis_server() as first,
-        redis_server("--replicaof", "127.0.0.1", str(first)) as second,
-        redis_sentinel("keel-cache", first) as sentinel_port,
+        redis_server() as first_server,
+        redis_server("--replicaof", "127.0.0.1", str(first_server.port)) as second_server,
+        redis_sentinel("keel-cache", first_server.port) as sentinel_port,
     ):
         sentinel = redis.Redis(port=sentinel_port, decode_responses=True)
-        wait_until(lambda: len(sentinel.sentinel_slaves("keel-cache")) == 1)
+        wait_until(
+            lambda: len(sentinel.sentinel_slaves("keel-cache")) == 1, 30, what="sentinel to see the replica"
+        )
         settings.CACHES = {
             **settings.CACHES,
             "ha": sentinel_cache([f"127.0.0.1:{sentinel_port}"], "keel-cache"),
         }
         cache = caches["ha"]
         cache.set("before", "on the first primary")
-        assert keys(first, 0) == [cache.make_key("before")]
+        assert keys(first_server.port, 0) == [cache.make_key("before")]
 
         # The primary dies; Sentinel notices within down-after-milliseconds and promotes the replica.
         with suppress(redis.ConnectionError):
-            redis.Redis(port=first).shutdown(nosave=True)
-        wait_until(lambda: sentinel.sentinel_get_master_addr_by_name("keel-cache")[1] == second)
+            redis.Redis(port=first_server.port).shutdown(nosave=True)
+        wait_until(
+            lambda: sentinel.sentinel_get_master_addr_by_name("keel-cache")[1] == second_server.port,
+            30,
+            what="sentinel to promote the replica",
+        )
 
         # Writes on the dead connection fail (swallowed as misses); the client then asks Sentinel
         # again and reaches the new primary, with no restart and no configuration change.
-        new_primary = redis.Redis(port=second)
+        new_primary = redis.Redis(port=second_server.port)
 
         def write_reached_the_new_primary() -> bool:
             cache.set("after", "moved")
             return bool(new_primary.exists(cache.make_key("after")))
 
-        wait_until(write_reached_the_new_primary)
+        wait_until(write_reached_the_new_primary, 30, what="a write to reach the new primary")
         assert cache.get("after") == "moved"
         assert "master" in str(new_primary.role())
-
-
-def wait_until(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.1)

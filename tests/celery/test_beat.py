@@ -10,8 +10,10 @@ from django.conf import settings
 from django.urls import reverse
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from tests.faults.servers import postgres_cluster
-from tests.processes import CeleryProcess, celery, celery_env, manage, redis_server, start_celery, wait_until
+from tests.support.postgres import postgres_cluster
+from tests.support.processes import CeleryProcess, celery, celery_env, manage, start_celery
+from tests.support.redis_servers import redis_server
+from tests.support.waiting import wait_until
 
 # Beat at a one-second heartbeat; four seconds without one is stale.
 INTERVAL, MAX_AGE = 1, 4
@@ -88,14 +90,14 @@ def test_the_heartbeat_entry_fires_every_interval(beat, heartbeats):
 @contextmanager
 def _on_private_postgres(env: dict[str, str]) -> Iterator[dict[str, str]]:
     """`env` pointed at a private PostgreSQL cluster, migrated, and a Redis of its own."""
-    with postgres_cluster() as cluster, redis_server() as port:
+    with postgres_cluster() as cluster, redis_server() as private_redis:
         with cluster.cluster.connect() as connection:
             connection.execute("CREATE DATABASE keel")
         private = {
             **env,
             "DATABASE_URL": cluster.url("keel"),
-            "REDIS_URL": f"redis://127.0.0.1:{port}",
-            "CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/1",
+            "REDIS_URL": f"redis://127.0.0.1:{private_redis.port}",
+            "CELERY_BROKER_URL": f"redis://127.0.0.1:{private_redis.port}/1",
         }
         migrated = manage(private, "migrate", "--no-input", timeout=300)
         assert migrated.returncode == 0, migrated.stderr

@@ -6,7 +6,8 @@ import redis
 from django.urls import reverse
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from tests.processes import celery, celery_env, wait_until
+from tests.support.processes import celery, celery_env
+from tests.support.waiting import wait_until
 
 KEY_PREFIX = "keel-celery-test"  # celery_env's CACHE_KEY_PREFIX
 HEARTBEAT_KEY = f"{KEY_PREFIX}:1:beat:heartbeat"

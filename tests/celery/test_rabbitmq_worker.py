@@ -8,7 +8,8 @@ import kombu
 import pytest
 
 from tests.celery.tasks import record_effect
-from tests.processes import CeleryProcess, celery, celery_env, publishing_to, wait_until
+from tests.support.processes import CeleryProcess, celery, celery_env, publishing_to
+from tests.support.waiting import wait_until
 
 # The machine's RabbitMQ; each run uses a queue of its own, deleted at the end.
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")

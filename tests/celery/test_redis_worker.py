@@ -11,7 +11,8 @@ from apps.core.observability.request_id import current_request_id
 from apps.core.tasks import enqueue
 from apps.core.tasks.queueing import clear_expired_sessions
 from tests.celery.tasks import kill_own_process, record_effect
-from tests.processes import CeleryProcess, celery, celery_env, publishing_to, wait_until
+from tests.support.processes import CeleryProcess, celery, celery_env, publishing_to
+from tests.support.waiting import wait_until
 
 WORKER_ARGS = ("--concurrency=1", "--include=tests.celery.tasks")
 MAX_DELIVERIES = 3

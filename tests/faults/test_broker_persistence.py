@@ -9,8 +9,9 @@ import pytest
 from django.conf import settings
 
 from tests.celery.tasks import record_effect
-from tests.faults.servers import redis_server
-from tests.processes import celery, celery_env, publishing_to, wait_until
+from tests.support.processes import celery, celery_env, publishing_to
+from tests.support.redis_servers import redis_server
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 

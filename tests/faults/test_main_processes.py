@@ -15,10 +15,12 @@ import pytest
 from django.conf import settings
 
 from bench.soak import run_ping_tasks
-from tests.processes import celery, celery_env, redis_server, wait_until
+from tests.support.processes import celery, celery_env
+from tests.support.redis_servers import redis_server
 
 # The stack's fixtures, so this module starts a stack of its own.
-from tests.stack.conftest import Stack, stack, stack_database, stack_redis  # noqa: F401
+from tests.support.stack import Stack
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -46,10 +48,10 @@ def test_the_worker_main_process_stays_flat_over_thousands_of_tasks_with_recycli
     cancelled timers out every second.
     Lost: nothing; every task ran (the queue drained).
     """
-    with redis_server() as port:
+    with redis_server() as private_redis:
         env = celery_env(
             database=settings.DATABASES["default"],
-            redis_port=port,
+            redis_port=private_redis.port,
             CELERY_WORKER_MAX_TASKS_PER_CHILD="1000000000",
             CELERY_WORKER_MAX_MEMORY_PER_CHILD="100000000",
         )
@@ -91,7 +93,7 @@ def outage_window(answers: list[Answer]) -> float:
     return recovered.sent + recovered.took - answers[failed[0]].sent
 
 
-def test_killing_gunicorns_master_under_load_costs_users_seconds_not_more(stack: Stack):  # noqa: F811
+def test_killing_gunicorns_master_under_load_costs_users_seconds_not_more(stack: Stack):
     """Broke: gunicorn's master (the stack's web program), SIGKILLed while requests trickled through
     nginx (GET /healthz every 50 ms, over plain HTTP, one at a time).
     Saw: supervisord started a new master; the window from the first failed request to the first

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from tests.helpers import free_port, wait_for_http
-from tests.processes import celery, celery_env, redis_server, stop_process_group
+from tests.support.net import free_port
+from tests.support.processes import celery, celery_env, stop_process_group
+from tests.support.redis_servers import redis_server
+from tests.support.waiting import wait_for_http, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -55,9 +58,9 @@ class SentryReceiver:
         return f"http://public@127.0.0.1:{self.port}/1"
 
     def wait_for_events(self, count: int, timeout: float = 15.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while len(self.events) < count and time.monotonic() < deadline:
-            time.sleep(0.1)
+        """Wait for `count` events; return those received either way (the caller's assertion shows them)."""
+        with suppress(AssertionError):
+            wait_until(lambda: len(self.events) >= count, timeout, what=f"{count} events")
         return self.events
 
 
@@ -134,9 +137,9 @@ def web_and_worker(test_database, tmp_path) -> Iterator[tuple[str, SentryReceive
     """
     receiver = SentryReceiver()
     try:
-        with redis_server() as redis_port:
+        with redis_server() as redis_port_server:
             sentry = {"SENTRY_DSN": receiver.dsn, "SENTRY_ENVIRONMENT": "test"}
-            worker_env = celery_env(database=test_database, redis_port=redis_port, **sentry)
+            worker_env = celery_env(database=test_database, redis_port=redis_port_server.port, **sentry)
             web_env = {**worker_env, "DJANGO_SETTINGS_MODULE": "tests.sentry.settings"}
             port = free_port()
             with (tmp_path / "web.log").open("wb") as log:

@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.stack.conftest import Reply, Stack
 from tests.stack.observatory import CORS_PROBE_ORIGIN, Response, Scan, grade, parse_set_cookie
+from tests.support.http import Reply
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +85,7 @@ def test_the_home_page_grades_a_plus(stack: Stack):
 
 
 def test_an_api_response_grades_a_plus(stack: Stack):
-    scan = observe(stack, "/api/v1/articles/", source="127.0.0.41")
+    scan = observe(stack, "/api/v1/auth/csrf/", source="127.0.0.41")
     assert scan.page.mime == "application/json"
     assert_a_plus(scan)
 

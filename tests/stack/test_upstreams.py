@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, wait_for_http
-from tests.processes import stop_process_group
+from tests.support.net import free_port
+from tests.support.processes import stop_process_group
+from tests.support.waiting import wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

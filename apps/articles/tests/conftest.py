@@ -3,9 +3,6 @@ from rest_framework.test import APIClient
 
 from apps.articles import autocomplete
 
-# The real-worker fixtures (private Redis, test database for the worker) are the Celery tests'.
-from tests.celery.conftest import database, log_dir, redis_port  # noqa: F401
-
 
 @pytest.fixture
 def api_client() -> APIClient:

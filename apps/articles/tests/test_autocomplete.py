@@ -4,7 +4,7 @@ from django.urls import reverse
 
 from apps.articles import autocomplete, services, tasks
 from apps.articles.tests.factories import ArticleFactory
-from tests.helpers import closed_port
+from tests.support.net import closed_port
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from apps.articles import cache as article_cache
 from apps.articles.models import Article
 from apps.articles.tests.factories import ArticleFactory
 from apps.users.tests.factories import UserFactory
-from tests.helpers import closed_port
+from tests.support.net import closed_port
 
 pytestmark = pytest.mark.django_db
 

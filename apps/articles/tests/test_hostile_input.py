@@ -18,7 +18,8 @@ from apps.articles.models import Article
 from apps.articles.tests.factories import ArticleFactory
 from apps.core.tests.test_health import _redis_cache
 from apps.users.tests.factories import UserFactory
-from tests.helpers import api_error, closed_port
+from tests.support.http import api_error
+from tests.support.net import closed_port
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,9 @@ from rest_framework.test import APIClient
 from apps.articles import services
 from apps.articles.models import Article
 from apps.articles.tests.factories import ArticleFactory
-from tests.helpers import closed_port
-from tests.processes import CeleryProcess, celery_env, publishing_to, start_celery, wait_until
+from tests.support.net import closed_port
+from tests.support.processes import CeleryProcess, celery_env, publishing_to, start_celery
+from tests.support.waiting import wait_until
 
 AUTOCOMPLETE_PREFIX = "articles-real-worker"
 

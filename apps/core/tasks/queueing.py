@@ -301,7 +301,7 @@ def beat_heartbeat() -> None:
         record_heartbeat(published_at())
 
 
-@shared_task(name="core.ping")
+@keel_task(name="core.ping")
 def ping() -> str:
     """Answers "pong": proves that a worker consumes the queue (operators, the stack tests)."""
     return "pong"

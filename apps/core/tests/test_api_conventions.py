@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from apps.users.tests.factories import UserFactory
-from tests.helpers import api_error
+from tests.support.http import api_error
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@ import time
 import pytest
 from django.urls import reverse
 
-from tests.helpers import closed_port, silent_server
+from tests.support.net import closed_port, silent_server
 
 
 def _redis_cache(location: str) -> dict:

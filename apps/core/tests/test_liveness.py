@@ -3,7 +3,7 @@
 import pytest
 
 from config.wsgi import application
-from tests.helpers import call_wsgi
+from tests.support.http import call_wsgi
 
 
 def _call(method: str = "GET", path: str = "/healthz", **headers: str) -> tuple[str, dict[str, str], bytes]:

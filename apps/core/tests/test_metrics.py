@@ -1,7 +1,6 @@
 """statsd emission in-process: what a request, a task and the cache send, and what a dead statsd costs."""
 
 import logging
-import time
 
 import pytest
 from django.core.cache import cache
@@ -10,7 +9,8 @@ from django.urls import reverse
 from apps.core.observability import metrics
 from apps.core.tasks.monitoring import sample_monitoring_gauges
 from apps.users.tests.factories import UserFactory
-from tests.helpers import StatsdListener, closed_port
+from tests.support.net import StatsdListener, closed_port
+from tests.support.waiting import wait_until
 
 
 def _received(listener: StatsdListener, name: str, count: int = 1) -> list[tuple[str, str]]:
@@ -80,10 +80,10 @@ def test_cache_reads_are_counted_as_hits_and_misses(statsd_listener):
     assert cache.get_many(["monitoring-test-key", "monitoring-other-key"]) == {"monitoring-test-key": "value"}
 
     expected = {"keel.cache.get.hit": 2, "keel.cache.get.miss": 2}
-    deadline = time.monotonic() + 5
-    while (totals := _counter_totals(statsd_listener, expected)) != expected and time.monotonic() < deadline:
-        time.sleep(0.05)  # UDP packets arrive a moment after they are sent
-    assert totals == expected
+    # UDP packets arrive a moment after they are sent.
+    wait_until(
+        lambda: _counter_totals(statsd_listener, expected) == expected, 5, interval=0.05, what=expected
+    )
 
 
 def test_a_task_sends_its_runtime_and_success(statsd_listener):

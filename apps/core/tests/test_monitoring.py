@@ -12,16 +12,16 @@ from apps.core.tasks import monitoring
 from apps.core.tasks.monitoring import sample_monitoring_gauges
 from apps.core.tasks.periodic import record_heartbeat
 from config.celery import app
-from tests.helpers import closed_port
-from tests.processes import redis_server
+from tests.support.net import closed_port
+from tests.support.redis_servers import redis_server
 
 METRICS_PATH = "/internal/metrics"
 
 
 @pytest.fixture(scope="module")
 def broker_port():
-    with redis_server() as port:
-        yield port
+    with redis_server() as private_redis:
+        yield private_redis.port
 
 
 @contextmanager

@@ -17,8 +17,8 @@ from apps.core.observability import metrics
 from apps.core.tasks import enqueue, keel_task, once_per_slot
 from apps.core.tasks.periodic import beat_heartbeat_age, claim_slot
 from apps.core.tasks.queueing import beat_heartbeat, clear_expired_sessions
-from tests.helpers import closed_port, silent_server
-from tests.processes import publishing_to
+from tests.support.net import closed_port, silent_server
+from tests.support.processes import publishing_to
 
 attempts: list[str] = []
 

@@ -100,7 +100,7 @@ def test_failed_logins_are_counted_and_locked_out_while_the_cache_redis_is_down(
     from axes.handlers.proxy import AxesProxyHandler
     from django.core.cache import cache
 
-    from tests.helpers import closed_port
+    from tests.support.net import closed_port
 
     settings.CACHES = {
         **settings.CACHES,

@@ -15,8 +15,10 @@ from django.conf import settings
 
 from apps.users.models import User
 from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
-from tests.faults.servers import Reply, Web, running_web
-from tests.processes import database_url, redis_server
+from tests.support.http import Reply
+from tests.support.processes import database_url
+from tests.support.redis_servers import redis_server
+from tests.support.web import Web, running_web
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -31,14 +33,14 @@ FAILURE_LIMIT = 2
 def web(tmp_path_factory, django_db_setup, django_db_blocker):
     # After django_db_setup: the server must get the test database's name, not the configured one.
     with (
-        redis_server() as redis_port,
+        redis_server() as redis_port_server,
         running_web(
             {
                 "DJANGO_SETTINGS_MODULE": "config.settings.production",
                 "SECRET_KEY": secrets.token_urlsafe(64),
                 "ALLOWED_HOSTS": "127.0.0.1",
                 "DATABASE_URL": database_url(settings.DATABASES["default"]),
-                "REDIS_URL": f"redis://127.0.0.1:{redis_port}",
+                "REDIS_URL": f"redis://127.0.0.1:{redis_port_server.port}",
                 "AXES_FAILURE_LIMIT": str(FAILURE_LIMIT),
                 "API_THROTTLE_LOGIN": "off",
             },
@@ -63,17 +65,14 @@ def send(web: Web, method: str, path: str, *, body: bytes = b"", headers: dict[s
     try:
         connection.request(method, path, body=body or None, headers=all_headers)
         response = connection.getresponse()
-        cookies = "\n".join(response.headers.get_all("Set-Cookie") or [])
-        headers_out = {key.lower(): value for key, value in response.getheaders()}
-        headers_out["set-cookie"] = cookies
-        return Reply(response.status, headers_out, response.read())
+        return Reply(response.status, response.getheaders(), response.read())
     finally:
         connection.close()
 
 
 def cookies_set(reply: Reply) -> SimpleCookie:
     jar: SimpleCookie = SimpleCookie()
-    for line in filter(None, reply.headers["set-cookie"].split("\n")):
+    for line in reply.all("set-cookie"):
         jar.load(line)
     return jar
 
@@ -123,7 +122,7 @@ def test_a_cross_site_form_post_with_valid_credentials_is_refused_and_signs_nobo
     body = reply.json()
     assert body["error"]["code"] == "csrf_failed"
     assert "evil.example" in body["error"]["message"]
-    assert body["request_id"] == reply.headers["x-request-id"]
+    assert body["request_id"] == reply.header("x-request-id")
     assert SESSION_COOKIE not in cookies_set(reply)
     assert User.objects.get(pk=user.pk).last_login is None
 
@@ -161,6 +160,6 @@ def test_a_wrong_password_from_the_sites_own_page_is_401_with_a_challenge(web):
     login, jar = same_origin_login(web, user.email, "wrong")
 
     assert login.status == 401, login.body
-    assert login.headers["www-authenticate"] == "Token"
+    assert login.header("www-authenticate") == "Token"
     assert login.json()["error"]["code"] == "authentication_failed"
     assert SESSION_COOKIE not in jar

@@ -1,7 +1,7 @@
 """Hostile input against gunicorn with production settings, no proxy in front (`make run` or
 another proxy hides nothing either): every class of input gets a 4xx in the error shape, the
 server logs no ERROR line and no traceback, nothing is stored, and nothing one client sends
-changes what another is served. The same classes, in process: apps/articles/tests/test_hostile_input.py.
+changes what another is served. The same classes, in process: test_hostile_input.py beside this file.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.faults.servers import Reply, Web, running_web
-from tests.helpers import closed_port
-from tests.processes import redis_server
-from tests.stack.conftest import stack_database  # noqa: F401  a private PostgreSQL database
+from tests.support.http import Reply
+from tests.support.net import closed_port
+from tests.support.redis_servers import redis_server
+from tests.support.web import Web, running_web
 
 pytestmark = pytest.mark.integration
 
@@ -74,8 +74,7 @@ class Server:
             connection.putheader("Content-Length", str(len(body or b"")))
             connection.endheaders(body)
             response = connection.getresponse()
-            headers_out = {name.lower(): value for name, value in response.getheaders()}
-            return Reply(response.status, headers_out, response.read())
+            return Reply(response.status, response.getheaders(), response.read())
         finally:
             connection.close()
 
@@ -87,7 +86,7 @@ class Server:
         the CSRF check to the input under test."""
         reply = self.send("GET", "/api/v1/auth/csrf/")
         assert reply.status == 200, reply.body
-        cookie = reply.headers["set-cookie"].split(";", 1)[0]
+        cookie = reply.header("set-cookie").split(";", 1)[0]
         return {
             "Origin": f"http://127.0.0.1:{self.web.port}",
             "Cookie": cookie,
@@ -119,17 +118,19 @@ def _error(reply: Reply, status: int) -> dict:
     assert reply.status == status, reply.body[:500]
     body = reply.json()
     assert set(body) == {"error", "request_id"}
-    assert body["request_id"] == reply.headers["x-request-id"]
+    assert body["request_id"] == reply.header("x-request-id")
     return body["error"]
 
 
 @pytest.fixture(scope="module")
-def server(stack_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:  # noqa: F811
+def server(stack_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """gunicorn with production settings on a private database and Redis, with an author's
     token, a staff session, and two published articles."""
     log_dir = tmp_path_factory.mktemp("hostile-input")
-    with redis_server() as redis_port:
-        env = _production_env(DATABASE_URL=stack_database, REDIS_URL=f"redis://127.0.0.1:{redis_port}")
+    with redis_server() as redis_port_server:
+        env = _production_env(
+            DATABASE_URL=stack_database, REDIS_URL=f"redis://127.0.0.1:{redis_port_server.port}"
+        )
         with running_web(env, log_dir) as web:
             web.manage("migrate", "--no-input")
             code = (
@@ -174,8 +175,8 @@ def test_a_nul_in_the_session_cookie_is_400_and_logs_no_error(clean_log: Server,
         assert _error(reply, 400)["code"] == "bad_request"
     else:
         assert reply.status == 400
-        assert reply.headers["content-type"].startswith("text/html")
-    assert reply.headers["x-request-id"]
+        assert reply.header("content-type").startswith("text/html")
+    assert reply.header("x-request-id")
     assert clean_log.rows("django_session") == sessions
 
 
@@ -226,7 +227,7 @@ def test_a_nul_in_the_admin_changelist_query_is_400_for_a_signed_in_admin(clean_
     assert (me.status, me.json()["email"]) == (200, ADMIN_EMAIL)
     reply = clean_log.send("GET", changelist + "?status=%00", headers=cookie)
     assert reply.status == 400
-    assert reply.headers["content-type"].startswith("text/html")
+    assert reply.header("content-type").startswith("text/html")
 
 
 def test_one_clients_host_port_never_reaches_another_clients_links(clean_log: Server):
@@ -271,10 +272,10 @@ def test_locked_out_and_throttled_logins_say_when_to_retry(clean_log: Server):
     assert [reply.status for reply in replies[:4]] == [401] * 4
     locked = replies[4]
     assert _error(locked, 429)["code"] == "locked_out"
-    assert int(locked.headers["retry-after"]) == 15 * 60
+    assert int(locked.header("retry-after")) == 15 * 60
     throttled = replies[10]
     assert _error(throttled, 429)["code"] == "throttled"
-    assert 0 < int(throttled.headers["retry-after"]) <= 60
+    assert 0 < int(throttled.header("retry-after")) <= 60
 
 
 def test_readyz_during_an_outage_names_what_is_down_and_logs_where(tmp_path: Path):

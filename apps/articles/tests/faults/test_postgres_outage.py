@@ -12,17 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.servers import (
-    Postgres,
-    RedisServer,
-    Reply,
-    Web,
-    postgres_cluster,
-    redis_server,
-    running_web,
-)
-from tests.helpers import silent_server
-from tests.processes import wait_until
+from tests.support.http import Reply
+from tests.support.net import silent_server
+from tests.support.postgres import Postgres, postgres_cluster
+from tests.support.redis_servers import RedisServer, redis_server
+from tests.support.waiting import wait_until
+from tests.support.web import Web, running_web
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -77,7 +72,7 @@ def _timed(call: Callable[[], Reply]) -> tuple[Reply, float]:
 
 def _assert_outage_503(reply: Reply, code: str = "database_unavailable") -> None:
     assert reply.status == 503, reply.body
-    assert reply.headers["retry-after"] == "5"
+    assert reply.header("retry-after") == "5"
     body = reply.json()
     assert body["error"]["code"] == code
     assert body["request_id"]

@@ -9,8 +9,10 @@ from django.conf import settings
 
 from apps.articles.tests.factories import ArticleFactory
 from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
-from tests.faults.servers import Browser, redis_server, running_web
-from tests.processes import database_url, wait_until
+from tests.support.processes import database_url
+from tests.support.redis_servers import redis_server
+from tests.support.waiting import wait_until
+from tests.support.web import Browser, running_web
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 

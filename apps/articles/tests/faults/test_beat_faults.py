@@ -28,13 +28,14 @@ from django.conf import settings
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from tests.faults.servers import Web
-from tests.processes import CeleryProcess, celery_env, manage, redis_server, start_celery, wait_until
+from tests.support.processes import ROOT, CeleryProcess, celery_env, manage, start_celery
+from tests.support.redis_servers import redis_server
+from tests.support.waiting import wait_until
+from tests.support.web import Web
 
 # Beats commit to the schedule tables: no test transaction around them, the tables flushed after.
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "monitoring" / "munin" / "plugins" / "keel_"
 LOCK_TIMEOUT, LOOP = 4, 1
 # The two entries guarded once per interval, sent every minute here: a test is over before a
@@ -58,8 +59,8 @@ STAND_BY = "stands by and sends nothing"
 
 @pytest.fixture
 def redis_port() -> Iterator[int]:
-    with redis_server() as port:
-        yield port
+    with redis_server() as private_redis:
+        yield private_redis.port
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from pathlib import Path
 
 import psycopg
 
-from tests.helpers import free_port
+from tests.support.net import free_port
+from tests.support.waiting import wait_until
 
 
 def postgres_bindir() -> Path:
@@ -144,11 +144,42 @@ def wait_for_replay(primary: Cluster, replica: Cluster, timeout: float = 10.0) -
     """Block until the replica has replayed everything the primary has written so far."""
     with primary.connect() as connection:
         target = connection.execute("SELECT pg_current_wal_lsn()").fetchone()[0]  # type: ignore[index]
-    deadline = time.monotonic() + timeout
     with replica.connect() as connection:
-        while time.monotonic() < deadline:
+
+        def replayed() -> bool:
             row = connection.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [target]).fetchone()
-            if row and row[0]:
-                return
-            time.sleep(0.05)
-    raise TimeoutError(f"replica did not replay up to {target} within {timeout}s")
+            return bool(row and row[0])
+
+        wait_until(replayed, timeout, interval=0.05, what=f"the replica to replay up to {target}")
+
+
+class Postgres:
+    """A private PostgreSQL cluster (initdb) that a test may stop and start with pg_ctl."""
+
+    def __init__(self, clusters: Clusters, cluster: Cluster) -> None:
+        self.clusters = clusters
+        self.cluster = cluster
+
+    def url(self, database: str) -> str:
+        return self.cluster.url(database)
+
+    def stop(self) -> None:
+        # -m fast: what a restart for an upgrade or a failover does; sessions are cut at once.
+        self.clusters.run("pg_ctl", "-D", str(self.cluster.data), "-m", "fast", "-w", "-t", "60", "stop")
+
+    def start(self) -> None:
+        self.clusters.start(self.cluster)
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[Postgres]:
+    root = Path(tempfile.mkdtemp(prefix="keel-faults-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    clusters = Clusters(root)
+    try:
+        yield Postgres(clusters, clusters.primary())
+    finally:
+        with suppress(Exception):
+            clusters.stop_all()
+        shutil.rmtree(root, ignore_errors=True)

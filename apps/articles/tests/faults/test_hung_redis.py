@@ -16,9 +16,10 @@ from apps.articles.models import Article
 from apps.articles.tests.factories import ArticleFactory
 from apps.users.models import User
 from apps.users.tests.factories import UserFactory
-from tests.faults.servers import RedisServer, redis_server, running_web
-from tests.helpers import silent_server
-from tests.processes import database_url
+from tests.support.net import silent_server
+from tests.support.processes import database_url
+from tests.support.redis_servers import RedisServer, redis_server
+from tests.support.web import running_web
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 

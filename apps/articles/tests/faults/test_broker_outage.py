@@ -11,8 +11,10 @@ from django.conf import settings
 from apps.articles.models import Article
 from apps.articles.tests.factories import ArticleFactory
 from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
-from tests.faults.servers import redis_server, running_web
-from tests.processes import celery, celery_env, database_url, wait_until
+from tests.support.processes import celery, celery_env, database_url
+from tests.support.redis_servers import redis_server
+from tests.support.waiting import wait_until
+from tests.support.web import running_web
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 

@@ -7,12 +7,12 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import ssl
 import subprocess
 import sys
-import time
 import xmlrpc.client
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,51 +25,14 @@ import pytest
 from supervisor.xmlrpc import SupervisorTransport
 
 from deploy import stack as deploy_stack
-from tests.helpers import free_port
-from tests.processes import manage, redis_server
+from tests.support.http import Reply
+from tests.support.net import free_port
+from tests.support.processes import ROOT, ProcessId, alive, descendants, manage
+from tests.support.redis_servers import redis_server
+from tests.support.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 STARTUP_TIMEOUT = 120
 PROGRAMS = ("web", "worker", "beat")
-
-ProcessId = tuple[int, int]  # (pid, start time): a pid that was reused is another process
-
-
-def descendants(root: int) -> set[ProcessId]:
-    table = deploy_stack.process_table()
-    found: set[ProcessId] = set()
-    if root in table:
-        found.add((root, table[root][1]))
-    frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, (ppid, start) in table.items():
-            if ppid == parent and (pid, start) not in found:
-                found.add((pid, start))
-                frontier.append(pid)
-    return found
-
-
-def alive(processes: set[ProcessId]) -> set[ProcessId]:
-    table = deploy_stack.process_table()
-    return {(pid, start) for pid, start in processes if pid in table and table[pid][1] == start}
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        values = self.all(name)
-        return values[0] if values else None
-
-    def all(self, name: str) -> list[str]:
-        return [value for key, value in self.headers if key.lower() == name.lower()]
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 @dataclass
@@ -122,6 +85,15 @@ class Stack:
                 found.append(line)
         return found
 
+    def nginx_error_lines(self) -> list[str]:
+        """The error, crit, alert and emerg lines of nginx's two error logs."""
+        return [
+            line
+            for name in ("keel-error.log", "nginx-error.log")
+            for line in self.log(name).splitlines()
+            if re.search(r"\[(error|crit|alert|emerg)\]", line)
+        ]
+
     def tls_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.cert))
 
@@ -159,6 +131,20 @@ class Stack:
             return Reply(response.status, response.getheaders(), response.read())
         finally:
             connection.close()
+
+    def api_token(self, email: str, source: str) -> str:
+        """Create a user with the Django shell and log in through nginx for an API token."""
+        self.create_user(email, "a-long-passphrase")
+        credentials = json.dumps({"email": email, "password": "a-long-passphrase"}).encode()
+        token = self.request(
+            "POST",
+            "/api/v1/auth/token/",
+            body=credentials,
+            headers={"Content-Type": "application/json"},
+            source=source,
+        )
+        assert token.status == 200, token.body
+        return str(token.json()["token"])
 
     def csrf_headers(self, source: str = "127.0.0.1") -> dict[str, str]:
         """What this site's own page sends with a session login: the CSRF cookie and token from
@@ -247,21 +233,22 @@ class Stack:
             )
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
+            assert self.process is not None
             if self.process.poll() is not None:
                 pytest.fail(f"the stack exited with {self.process.returncode}\n{self.diagnostics()}")
-            if (
+            return (
                 " ready." in self.log("worker.log")
                 and "beat: Starting" in self.log("beat.log")
                 and all(self.pid(program) for program in PROGRAMS)
                 and self.healthy()
-            ):
-                self.remember()
-                return
-            time.sleep(0.5)
-        pytest.fail(f"the stack was not ready after {timeout} s\n{self.diagnostics()}")
+            )
+
+        try:
+            wait_until(ready, timeout, interval=0.5, what="the stack to be ready")
+        except AssertionError as error:
+            pytest.fail(f"{error}\n{self.diagnostics()}")
+        self.remember()
 
     def stop(self, timeout: float = 60) -> int | None:
         """Ctrl-C, as an operator would: SIGINT to supervisord (`up` replaced itself with it)."""
@@ -306,8 +293,8 @@ def stack_database() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def stack_redis() -> Iterator[str]:
     """A private Redis: the stack's worker must never consume another run's tasks."""
-    with redis_server() as port:
-        yield f"redis://127.0.0.1:{port}"
+    with redis_server() as server:
+        yield server.url()
 
 
 def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:

@@ -1,4 +1,4 @@
-"""Real processes for tests: a private redis-server, celery workers and beat.
+"""Real processes for tests: management commands, celery workers and beat, and what is running.
 
 Each runs in its own process group (so a SIGKILL reaches the pool's children too), on
 127.0.0.1, on a free port, with its output in a log file the test can read; every context
@@ -8,15 +8,11 @@ manager stops what it started.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -24,21 +20,52 @@ from urllib.parse import quote
 
 import kombu.pools
 
-from tests.helpers import free_port
+from tests.support.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+ProcessId = tuple[int, int]  # (pid, start time): a pid that was reused is another process
 
 
-def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "") -> Any:
-    """Poll `condition` until it returns something truthy; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what or condition}")
-        time.sleep(interval)
+def process_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, start time) of every process on the machine (Linux /proc).
+
+    The start time tells a reused pid from the process that had it; the stack tests and the bench
+    use it to prove that nothing they started is left behind.
+    """
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        table[int(entry.name)] = (int(fields[1]), int(fields[19]))
+    return table
+
+
+def descendants(root: int) -> set[ProcessId]:
+    """`root` and every process below it, now."""
+    table = process_table()
+    found: set[ProcessId] = set()
+    if root in table:
+        found.add((root, table[root][1]))
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, start) in table.items():
+            if ppid == parent and (pid, start) not in found:
+                found.add((pid, start))
+                frontier.append(pid)
+    return found
+
+
+def alive(processes: set[ProcessId]) -> set[ProcessId]:
+    """Those of `processes` still running (the same process, not a reuse of its pid)."""
+    table = process_table()
+    return {(pid, start) for pid, start in processes if pid in table and table[pid][1] == start}
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -52,12 +79,6 @@ def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.
         timeout=timeout,
         check=False,
     )
-
-
-def _port_open(port: int) -> bool:
-    with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-        return True
-    return False
 
 
 def stop_process_group(
@@ -76,41 +97,6 @@ def stop_process_group(
     # Children (the pool) may outlive a killed parent for a moment; never leave them behind.
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-
-
-def start_redis_server(port: int, directory: str, *extra_args: str) -> subprocess.Popen[bytes]:
-    """Start a redis-server configured like a broker's (no persistence, no eviction) on `port`.
-
-    In its own process group, working in `directory`: Redis writes dump.rdb into its working
-    directory in some cases (a replica's full sync) even with saving off, and a later server
-    would load that file. Returns at once; the caller waits for the port.
-    """
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed; on Debian: apt-get install -y redis-server")
-    return subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--maxmemory-policy", "noeviction", "--dir", directory, *extra_args],
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-
-
-@contextmanager
-def redis_server(*extra_args: str) -> Iterator[int]:
-    """A throwaway redis-server (see start_redis_server), stopped at the end; yields its port.
-
-    `extra_args` are more redis-server options (`--replicaof 127.0.0.1 <port>`, say).
-    """
-    port = free_port()
-    directory = tempfile.mkdtemp(prefix="redis-")
-    process = start_redis_server(port, directory, *extra_args)
-    try:
-        wait_until(lambda: _port_open(port), timeout=10, what=f"redis-server on port {port}")
-        yield port
-    finally:
-        stop_process_group(process)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def database_url(database: dict[str, Any]) -> str:
