@@ -52,8 +52,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": env_value("API_TITLE"),
     "VERSION": "1.0.0",
     "DESCRIPTION": (
-        "Every error has one shape: `{\"error\": {\"code\": ..., \"message\": ..., \"fields\": ...}, "
-        "\"request_id\": ...}`, where `fields` comes only with a validation error and `request_id` "
+        'Every error has one shape: `{"error": {"code": ..., "message": ..., "fields": ...}, '
+        '"request_id": ...}`, where `fields` comes only with a validation error and `request_id` '
         "matches the server's log lines. Sign in with a session (send its CSRF token on writes) or send "
         "`Authorization: Token <key>` from `POST /api/v1/auth/token/`."
     ),

@@ -12,7 +12,9 @@ from apps.articles import autocomplete, services
 from apps.articles.tests.factories import ArticleFactory
 from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.browser.checks import accessibility_violations, screenshot
-from tests.processes import celery, celery_env, publishing_to, redis_server, wait_until
+from tests.support.processes import celery, celery_env, publishing_to
+from tests.support.redis_servers import redis_server
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

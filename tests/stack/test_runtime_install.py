@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from deploy import stack as deploy_stack
-from tests.helpers import free_port
-from tests.stack.conftest import Stack, _self_signed_certificate, alive
+from tests.support.net import free_port
+from tests.support.processes import alive
+from tests.support.stack import Stack, self_signed_certificate
 
 pytestmark = pytest.mark.integration
 
@@ -153,7 +154,7 @@ def runtime_stack(
     runtime_python: Path, tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_redis: str
 ) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("runtime-stack")
-    cert, key = _self_signed_certificate(root)
+    cert, key = self_signed_certificate(root)
     http_port, https_port = free_port(), free_port()
     base = {
         "PATH": os.environ["PATH"],

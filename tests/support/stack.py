@@ -297,7 +297,7 @@ def stack_redis() -> Iterator[str]:
         yield server.url()
 
 
-def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
         [
@@ -327,7 +327,7 @@ def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_redis: str) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
-    cert, key = _self_signed_certificate(root)
+    cert, key = self_signed_certificate(root)
     http_port, https_port = free_port(), free_port()
     base = {
         "PATH": os.environ["PATH"],
