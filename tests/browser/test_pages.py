@@ -52,8 +52,8 @@ def test_the_status_page_shows_every_battery_to_staff(staff: Page):
 @pytest.fixture
 def private_redis() -> Iterator[int]:
     """A Redis of this test's own, kept like a broker should be (appendonly), so durability passes."""
-    with redis_server("--appendonly", "yes") as port:
-        yield port
+    with redis_server("--appendonly", "yes") as server:
+        yield server.port
 
 
 def test_with_a_worker_and_beat_running_every_battery_answers(staff: Page, settings, private_redis, tmp_path):

@@ -401,7 +401,7 @@ def test_a_browser_gets_nginx_503_and_429_as_pages_with_the_same_headers(stack: 
         assert b"<html" in reply.body
         assert str(status).encode() in reply.body
         assert reply.header("Retry-After") == retry_after
-        assert "default-src 'none'" in reply.header("Content-Security-Policy")
+        assert "default-src 'none'" in (reply.header("Content-Security-Policy") or "")
         assert reply.all("X-Content-Type-Options") == ["nosniff"]
 
 
