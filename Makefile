@@ -170,13 +170,14 @@ test-next: install ## The fast suite on the newest Python here with the newest D
 # own (a target's variable applies to its prerequisites). lwp-request stands for Perl's LWP, which
 # Munin's stock nginx plugins load.
 SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl wrk:wrk chromium:chromium
-# The browser tests drive Debian's Chromium (Playwright's own browsers would be downloaded at run time).
-test: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl chromium:chromium
+# The browser tests drive Debian's Chromium (Playwright's own browsers would be downloaded at run time);
+# the runbook's test runs its commands as the site's user with sudo, as the runbook does.
+test: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl chromium:chromium sudo:sudo
 up: SYSTEM_COMMANDS := nginx:nginx
 bench soak: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server wrk:wrk
 
 .PHONY: system-deps
-system-deps: ## Check the system packages (nginx, redis-server, openssl, munin-node, libwww-perl, wrk, chromium); install them as root on Debian/Ubuntu
+system-deps: ## Check the system packages (nginx, redis-server, openssl, munin-node, libwww-perl, wrk, chromium, sudo); install them as root on Debian/Ubuntu
 	@missing=""; \
 	for pair in $(SYSTEM_COMMANDS); do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \

@@ -88,6 +88,7 @@ class Host:
     admin_email: str
     admin_password: str
     database: str
+    database_url: str
     supervisord: subprocess.Popen[str] | None = None
     nginx: subprocess.Popen[str] | None = None
 
@@ -212,6 +213,7 @@ def host() -> Iterator[Host]:
         admin_email=f"admin@{SITE}",
         admin_password=secrets.token_urlsafe(16),
         database=database,
+        database_url=f"postgres://{user}:{password}@127.0.0.1:5432/{database}",
     )
     seen: set[tuple[int, int]] = set()
     try:
@@ -256,7 +258,7 @@ def host() -> Iterator[Host]:
                     f"SECRET_KEY={secrets.token_urlsafe(64)}",
                     f"ALLOWED_HOSTS={SITE},www.{SITE}",
                     f"CSRF_TRUSTED_ORIGINS=https://{SITE},https://www.{SITE}",
-                    f"DATABASE_URL=postgres://{user}:{password}@127.0.0.1:5432/{database}",
+                    f"DATABASE_URL={walk.database_url}",
                     f"REDIS_URL={redis}",
                     "NUM_PROXIES=1",
                     f"SITE_URL=https://{SITE}",
@@ -283,7 +285,6 @@ def host() -> Iterator[Host]:
                     f"AUTOCOMPLETE_REDIS_URL={redis}/{REDIS_DBS[2]}",
                     "GUNICORN_WORKERS=1",
                     "CELERY_WORKER_CONCURRENCY=1",
-                    f"BACKUP_DIR={walk.home / 'backups'}",
                     "",
                 ]
             )
@@ -409,6 +410,9 @@ def test_the_first_admin_signs_in_on_the_admin_login_page(host):
     jar = host.top / "cookies.txt"
     page = host.curl("--cookie-jar", str(jar), host.url("/admin/login/"))
     assert 'name="csrfmiddlewaretoken"' in page.stdout, page.stdout[:500]
+    # nginx's www-data reads the collected files through the site's group (step 2).
+    stylesheet = re.search(r'href="(/static/[^"]+\.css)"', page.stdout).group(1)
+    assert host.status(stylesheet) == 200, stylesheet
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.stdout).group(1)
     signed_in = host.curl(
         *("--cookie", str(jar), "--cookie-jar", str(jar)),
@@ -430,29 +434,49 @@ def test_the_first_admin_signs_in_on_the_admin_login_page(host):
     assert admin.stdout == "200"
 
 
-def _backup_unit(user: str, app: Path) -> tuple[str, list[str], Path, list[str]]:
-    """The backup service's User, Environment, WorkingDirectory and ExecStart, on this walk's paths."""
+@pytest.fixture(scope="module")
+def backup(host: Host) -> Path:
+    """Step 13: the backup timer's command, read from its unit and run as its User= would run it."""
     unit = configparser.RawConfigParser(strict=False, interpolation=None)
     unit.optionxform = str  # type: ignore[assignment,method-assign]
     unit.read(ROOT / "deploy" / "systemd" / "keel-backup.service")
     service = unit["Service"]
-    assert service["User"] == "keel"
-    assert service["WorkingDirectory"] == "/srv/keel/app"
-    environment = shlex.split(service.get("Environment", ""))
-    return user, environment, app, shlex.split(service["ExecStart"])
-
-
-def test_the_backup_timers_command_writes_a_dump_only_its_user_can_read(host):
-    user, environment, directory, command = _backup_unit(host.user, host.app)
+    assert (service["User"], service["WorkingDirectory"]) == ("keel", "/srv/keel/app")
+    environment = shlex.split(service["Environment"])
     assert "DJANGO_SETTINGS_MODULE=config.settings.production" in environment
-    result = host.sudo("env", f"PATH={SYSTEMD_PATH}", *environment, *command, cwd=directory, timeout=300)
+    command = shlex.split(service["ExecStart"])
+    result = host.sudo("env", f"PATH={SYSTEMD_PATH}", *environment, *command, cwd=host.app)
     assert result.returncode == 0, result.stdout + result.stderr
-    dumps = sorted((host.home / "backups").glob("*.dump"))
+    dumps = sorted((host.app / "backups").glob("*.dump"))
     assert len(dumps) == 1, result.stdout
-    mode = stat.S_IMODE(dumps[0].stat().st_mode)
-    assert mode == 0o600, oct(mode)
-    assert stat.S_IMODE((host.home / "backups").stat().st_mode) == 0o700
-    assert dumps[0].stat().st_uid == int(run(["id", "-u", user]).stdout)
-    assert ok(["pg_restore", "--list", str(dumps[0])]).stdout.count("TABLE DATA public ") > 10
+    return dumps[0]
+
+
+def test_the_backup_timers_command_writes_a_dump_only_its_user_can_read(host, backup):
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert stat.S_IMODE(backup.parent.stat().st_mode) == 0o700
+    assert backup.stat().st_uid == int(run(["id", "-u", host.user]).stdout)
+    assert ok(["pg_restore", "--list", str(backup)]).stdout.count("TABLE DATA public ") > 10
     # The timer's make ran from the runtime-only virtualenv as it was: no dev group synced into it.
     assert not (host.app / ".venv" / "bin" / "pytest").exists()
+
+
+def test_the_rehearsed_restore_brings_the_first_admin_back_into_an_empty_database(host, backup):
+    rehearsal = f"{host.database}_rehearsal"
+    rehearsal_url = re.sub(r"/[^/]+$", f"/{rehearsal}", host.database_url)
+    admin_url = _database_url("postgres")
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{rehearsal}" OWNER "{host.user}"')
+    try:
+        restored = host.sudo(
+            *("env", "DJANGO_SETTINGS_MODULE=config.settings.production", f"DATABASE_URL={rehearsal_url}"),
+            *("make", "restore", f"FILE=backups/{backup.name}"),
+            cwd=host.app,
+        )
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        with psycopg.connect(_database_url(rehearsal)) as connection:
+            emails = [row[0] for row in connection.execute("SELECT email FROM users_user WHERE is_superuser")]
+        assert emails == [host.admin_email]
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{rehearsal}" WITH (FORCE)')
