@@ -191,6 +191,8 @@ def _stop(process: subprocess.Popen[str] | None, sig: int) -> None:
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[Host]:
+    if os.geteuid() != 0:
+        pytest.skip("the runbook's walk adds a system user and runs commands as it: run make test as root")
     user = f"keelrb{secrets.token_hex(3)}"
     # The stand-in for /: reachable by the new user and by nginx's www-data, as / is.
     top = Path(tempfile.mkdtemp(prefix="keel-runbook-"))
@@ -237,6 +239,9 @@ def host() -> Iterator[Host]:
             timeout=600,
         )
         ok(["chown", "-R", f"{user}:{user}", str(walk.app)])
+
+        for db in REDIS_DBS:
+            ok(["redis-cli", "-n", str(db), "FLUSHDB"])
 
         # Step 4: a role and a database of its own (createuser --pwprompt; createdb --owner).
         with psycopg.connect(admin_url, autocommit=True) as connection:
@@ -391,6 +396,21 @@ def test_the_programs_run_as_the_sites_user(host):
     for name, pid in pids.items():
         real_uid = int(re.search(r"^Uid:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M).group(1))
         assert real_uid == uid, name
+
+
+def test_step_5s_environment_sends_mail_over_smtp_with_links_to_the_site(host):
+    shown = host.manage(
+        *("shell", "--no-imports", "-c"),
+        "from django.conf import settings as s; "
+        "print(s.DEBUG, s.EMAIL_BACKEND, s.SITE_URL, s.DEFAULT_FROM_EMAIL)",
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split(" ", 3) == [
+        "False",
+        "django.core.mail.backends.smtp.EmailBackend",
+        f"https://{SITE}",
+        f"Example <noreply@{SITE}>\n",
+    ]
 
 
 def test_plain_http_redirects_to_https_and_the_probes_answer_through_nginx(host):
