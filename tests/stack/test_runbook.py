@@ -418,6 +418,11 @@ def test_plain_http_redirects_to_https_and_the_probes_answer_through_nginx(host)
     assert redirect.stdout.startswith("HTTP/1.1 301"), redirect.stdout
     assert f"location: https://{SITE}" in redirect.stdout.lower()
     assert host.status("/healthz") == 200
+    # Step 7: a name the site does not serve gets no answer at all (nginx's 444).
+    stranger = run(
+        ["curl", "--silent", "-H", "Host: stranger.test", f"http://127.0.0.1:{host.http_port}/healthz"]
+    )
+    assert stranger.returncode == 52, stranger  # curl: "Empty reply from server"
     # Ready once the worker has answered and beat has beaten: wait for that, not for a time.
     deadline = time.monotonic() + READY_TIMEOUT
     while (ready := host.curl("--write-out", "\n%{http_code}", host.url("/readyz"))).stdout.endswith("\n503"):
