@@ -47,8 +47,9 @@ import psycopg
 import pytest
 from supervisor.xmlrpc import SupervisorTransport
 
-from tests.helpers import free_port
-from tests.stack.conftest import ROOT, _database_url, _postgres_base_url, alive, descendants
+from tests.support.net import free_port
+from tests.support.processes import ROOT, alive, descendants
+from tests.support.stack import postgres_base_url, stack_database_url
 
 pytestmark = pytest.mark.integration
 
@@ -197,10 +198,10 @@ def host() -> Iterator[Host]:
     # The stand-in for /: reachable by the new user and by nginx's www-data, as / is.
     top = Path(tempfile.mkdtemp(prefix="keel-runbook-"))
     top.chmod(0o755)
-    base = _postgres_base_url()
+    base = postgres_base_url()
     database = f"{base.rsplit('/', 1)[-1] or 'keel'}_runbook_{os.getpid()}"
     password = secrets.token_urlsafe(16)
-    admin_url = _database_url("postgres")
+    admin_url = stack_database_url("postgres")
     walk = Host(
         user=user,
         top=top,
@@ -489,7 +490,7 @@ def test_the_backup_timers_command_writes_a_dump_only_its_user_can_read(host, ba
 def test_the_rehearsed_restore_brings_the_first_admin_back_into_an_empty_database(host, backup):
     rehearsal = f"{host.database}_rehearsal"
     rehearsal_url = re.sub(r"/[^/]+$", f"/{rehearsal}", host.database_url)
-    admin_url = _database_url("postgres")
+    admin_url = stack_database_url("postgres")
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{rehearsal}" OWNER "{host.user}"')
     try:
@@ -499,7 +500,7 @@ def test_the_rehearsed_restore_brings_the_first_admin_back_into_an_empty_databas
             cwd=host.app,
         )
         assert restored.returncode == 0, restored.stdout + restored.stderr
-        with psycopg.connect(_database_url(rehearsal)) as connection:
+        with psycopg.connect(stack_database_url(rehearsal)) as connection:
             emails = [row[0] for row in connection.execute("SELECT email FROM users_user WHERE is_superuser")]
         assert emails == [host.admin_email]
     finally:
