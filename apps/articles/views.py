@@ -1,12 +1,12 @@
 """Server-rendered pages. Links come from {% url %} in the templates, redirects from reverse()."""
 
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
 
 from apps.articles import selectors
 from apps.articles.models import Article
+from apps.articles.pagination import CappedCountPaginator
 
 PAGE_SIZE = 20
 RECENTLY_VIEWED_SESSION_KEY = "articles:recently_viewed"
@@ -15,7 +15,9 @@ RECENTLY_VIEWED_LIMIT = 5
 
 @require_safe
 def article_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.article_list_published(), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedCountPaginator(selectors.article_list_published(), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     return render(request, "articles/article_list.html", {"page": page})
 
 
