@@ -156,7 +156,7 @@ test-next: install ## The fast suite on the newest Python here with the newest D
 SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl wrk:wrk
 test: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl
 up: SYSTEM_COMMANDS := nginx:nginx
-bench soak: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server wrk:wrk
+bench bench-scale soak: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server wrk:wrk
 
 .PHONY: system-deps
 system-deps: ## Check the system packages (nginx, redis-server, openssl, munin-node, libwww-perl, wrk); install them as root on Debian/Ubuntu
@@ -248,6 +248,10 @@ status: install ## Show the state of the stack's programs
 .PHONY: bench
 bench: install system-deps ## Load-test the production stack against its own ceiling (BENCH_ARTICLES=10000); see README
 	$(BIN)/python -m bench.run
+
+.PHONY: bench-scale
+bench-scale: install system-deps ## The bench's cases at 10,000 and 1,000,000 articles (COPY-seeded): does p50 stay flat?
+	$(BIN)/python -m bench.run scale
 
 .PHONY: soak
 soak: install system-deps ## Hold a mixed load at 70% of capacity through nginx for SOAK_SECONDS (180); fails on any error or memory growth
