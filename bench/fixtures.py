@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import timedelta
+from typing import Any
 
 import django
 
@@ -40,7 +41,9 @@ def deep_page(depth: int) -> str:
     before = articles.select_related(None).only("id", "published_at")[min(depth, last)]
     pagination = ArticleListPagination()
     pagination.base_url = reverse("v1:articles:article-list")
-    return pagination.encode_cursor(Cursor(offset=0, reverse=False, position=str(before.published_at)))
+    # DRF's stubs type the position as an int; the cursor carries the ordering field's value as text.
+    position: Any = str(before.published_at)
+    return pagination.encode_cursor(Cursor(offset=0, reverse=False, position=position))
 
 
 def staff_cookie() -> str:

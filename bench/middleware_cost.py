@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 import django
 
@@ -31,9 +32,10 @@ def handler_with(middleware: list[str]) -> WSGIHandler:
 
 
 def seconds_per_request(handler: WSGIHandler, environ: dict, requests: int) -> float:
-    def start_response(status: str, headers: list, exc_info: object = None) -> None:
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         if not status.startswith("200"):
             raise RuntimeError(f"bench/hello/ answered {status} in-process")
+        return None
 
     started = time.perf_counter()
     for _ in range(requests):

@@ -460,6 +460,7 @@ def cases(fixtures: dict[str, Any]) -> list[Case]:
             "hello_keel",
             "trivial view, Keel's middleware",
             "/bench/hello/",
+            server="keel",
             versus="hello_plain",
             min_versus=0.95,
         ),
@@ -467,12 +468,15 @@ def cases(fixtures: dict[str, Any]) -> list[Case]:
             "stock_list",
             "stock DRF list (PageNumberPagination), uncached",
             "/bench/stock-articles/?bench={n}",
+            server="keel",
             unique=True,
         ),
         Case(
             "api_list_uncached",
             "API list, uncached",
             f"{articles}?bench={{n}}",
+            # The stock list's server (production's settings, the bench's URLconf): the same processes.
+            server="keel",
             unique=True,
             versus="stock_list",
             min_versus=1.0,
@@ -798,27 +802,23 @@ Servers = dict[str, int]
 
 
 def start_servers(processes: Processes, database_url: str, out: Path) -> tuple[dict[str, str], Servers]:
-    """Redis, the stack (with the bench's URLconf), the ceiling and the startproject-middleware server."""
+    """Redis, the stack, the ceiling, and two servers of the bench's reference views (bench/urls.py):
+    one with Keel's settings, one with startproject's middleware list; each the stack's gunicorn and
+    nginx configs. The stack itself runs production's settings untouched."""
     redis_url = start_redis(processes, out / "redis")
-    servers = {"stack": free_port(), "ceiling": free_port(), "plain": free_port()}
+    servers = {"stack": free_port(), "ceiling": free_port(), "keel": free_port(), "plain": free_port()}
     env = bench_env(database_url, redis_url, out / "stack", servers["stack"])
-    env["DJANGO_SETTINGS_MODULE"] = BENCH_SETTINGS
     print(
-        "bench: starting the stack on 127.0.0.1:{stack}, the ceiling on 127.0.0.1:{ceiling}, "
-        "Django with startproject's middleware on 127.0.0.1:{plain}".format(**servers)
+        "bench: starting the stack on 127.0.0.1:{stack}, the ceiling on 127.0.0.1:{ceiling}, the reference "
+        "views with Keel's middleware on 127.0.0.1:{keel}, with startproject's on 127.0.0.1:{plain}".format(
+            **servers
+        )
     )
     start_stack(processes, env, out / "stack", servers["stack"])
     start_ceiling(processes, env, out / "ceiling", servers["ceiling"])
-    plain_env = dict(env, DJANGO_SETTINGS_MODULE=PLAIN_SETTINGS)
-    start_app(
-        processes,
-        plain_env,
-        out / "plain",
-        servers["plain"],
-        "config.wsgi",
-        "startproject's middleware",
-        "/bench/hello/",
-    )
+    for name, module in (("keel", BENCH_SETTINGS), ("plain", PLAIN_SETTINGS)):
+        app_env = dict(env, DJANGO_SETTINGS_MODULE=module)
+        start_app(processes, app_env, out / name, servers[name], "config.wsgi", module, "/bench/hello/")
     return env, servers
 
 
@@ -869,7 +869,11 @@ def bench(settings: Settings, processes: Processes, database_url: str) -> dict[s
     summaries = measure(settings, servers, all_cases, settings.rounds)
     processes.remember()
     print("bench: each middleware's cost, in-process", flush=True)
-    middleware = run_json(env, "bench.middleware_cost", str(settings.middleware_requests))
+    middleware = run_json(
+        dict(env, DJANGO_SETTINGS_MODULE=BENCH_SETTINGS),
+        "bench.middleware_cost",
+        str(settings.middleware_requests),
+    )
     celery = bench_celery(settings, processes, env, OUT / "stack" / "log")
     return {"cases": summaries, "middleware": middleware, "celery": celery}
 

@@ -1,8 +1,10 @@
 """Pagination whose cost does not grow with the table (the HTML list and the admin)."""
 
 from functools import cached_property
+from typing import cast
 
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 
 
 class CappedCountPaginator(Paginator):
@@ -19,4 +21,4 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: self.max_count].count()
+        return cast(QuerySet, self.object_list)[: self.max_count].count()
