@@ -1,20 +1,29 @@
-"""`make bench`: the production stack under load, each case measured against the machine's ceiling.
+"""`make bench` and `make bench-scale`: the production stack under load.
 
     python -m bench.run          # what `make bench` runs
+    python -m bench.run scale    # what `make bench-scale` runs
 
-It starts, on free local ports and all its own: a Redis, a fresh PostgreSQL database (created
-from DATABASE_URL's server, dropped at the end) and the production stack of `make up` (nginx,
-gunicorn, Celery worker and beat under supervisord, production settings). Beside it, the same
-gunicorn and nginx configs serve a bare WSGI hello-world: the ceiling every case is divided by,
-so results compare across machines. It seeds BENCH_ARTICLES articles with `seed_demo`, rebuilds
-the autocomplete index, warms each case up, then runs BENCH_ROUNDS interleaved rounds of wrk and
-reports medians. Per-client rate limits (nginx limit_req, DRF throttles) are off, as all the load
-comes from one address; every other setting is production's.
+Both start, on free local ports and all their own: a Redis, a fresh PostgreSQL database (created
+from DATABASE_URL's server, dropped at the end), the production stack of `make up` (nginx,
+gunicorn, Celery worker and beat under supervisord, production settings) and, beside it with the
+same gunicorn and nginx configs: a bare WSGI hello-world (the ceiling every case is divided by, so
+results compare across machines), and the bench's reference views (bench/urls.py) twice, once with
+Keel's settings and once with startproject's middleware list (bench/settings_plain.py). Per-client
+rate limits (nginx limit_req, DRF throttles) are off, as all the load comes from one address; every
+other setting is production's. Each case is warmed up, then BENCH_ROUNDS interleaved rounds of wrk
+run, and medians are reported.
 
-Output: docs/performance.md (dated, with the machine, each case beside the previous run's ratio,
-and the Celery figures; also printed), every round in bench/results.json, and build/bench/
-(results.json, the stack's logs). Everything it started is stopped, and checked to be gone,
-before it exits.
+`make bench` seeds BENCH_ARTICLES articles with `seed_demo` and compares Keel with the ceiling, a
+trivial view with startproject's middleware, and its uncached list with a stock DRF list; it
+measures each middleware's cost in-process (bench/middleware_cost.py) and the Celery figures.
+`make bench-scale` runs the cases that read the articles table at each of BENCH_SCALE_ARTICLES
+(10,000 and 1,000,000: the table grown by COPY, bench/seed_copy.py) with BENCH_SCALE_TITLES
+autocomplete titles, and holds each case's p50 at the large size to 1.25 x the small size's.
+
+Output: docs/performance.md (dated; each command replaces its own part), every round in
+bench/results.json and build/bench/results.json (build/bench-scale/results.json), a chart in each
+of those folders, and the stack's logs. Everything started is stopped, and checked to be gone,
+before the command exits.
 """
 
 from __future__ import annotations
