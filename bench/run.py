@@ -649,7 +649,8 @@ def performance_report(results: dict[str, Any], previous: str = "") -> str:
     lines = [
         "# Performance",
         "",
-        f"Written by `make bench` (`bench/run.py`) on {results['date']}; the next run replaces this file.",
+        f"Written by `make bench` (`bench/run.py`) on {results['date']}; the next run replaces this part "
+        "(the `make bench-scale` section at the end is kept).",
         'How the bench works and how to read the table: README, "Benchmarks".',
         "",
         f"Machine: {machine['cpus']} usable CPUs ({machine['cpu_model']}), {machine['platform']}, "
