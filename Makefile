@@ -174,7 +174,7 @@ SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-r
 # the runbook's test runs its commands as the site's user with sudo, as the runbook does.
 test: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl chromium:chromium sudo:sudo
 up: SYSTEM_COMMANDS := nginx:nginx
-bench soak: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server wrk:wrk
+bench bench-scale soak: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server wrk:wrk
 
 .PHONY: system-deps
 system-deps: ## Check the system packages (nginx, redis-server, openssl, munin-node, libwww-perl, wrk, chromium, sudo); install them as root on Debian/Ubuntu
@@ -282,6 +282,10 @@ status: $(VENV_READY) ## Show the state of the stack's programs
 .PHONY: bench
 bench: install system-deps ## Load-test the production stack against its own ceiling (BENCH_ARTICLES=10000); see docs/benchmarks.md
 	$(BIN)/python -m bench.run
+
+.PHONY: bench-scale
+bench-scale: install system-deps ## The bench's cases at 10,000 and 1,000,000 articles (COPY-seeded): does p50 stay flat?
+	$(BIN)/python -m bench.run scale
 
 .PHONY: soak
 soak: install system-deps ## Hold a mixed load at 70% of capacity through nginx for SOAK_SECONDS (180); fails on any error or memory growth
