@@ -1,8 +1,10 @@
 """The home page: the stack's live status in development and for staff, a welcome for everyone else."""
 
+import logging
 import re
 
 import pytest
+from django.templatetags.static import static
 from django.test import RequestFactory
 from django.urls import reverse
 from django.views import defaults
@@ -102,3 +104,14 @@ def test_a_page_asked_with_an_unreadable_session_cookie_is_the_400_page_not_a_50
         response = client.get(path)
         assert response.status_code == 400
         assert "<h1>Bad request</h1>" in response.content.decode()
+
+
+def test_a_browser_asking_for_favicon_ico_is_sent_to_the_icon_and_nothing_is_logged(client, caplog):
+    # Pages that name no icon (JSON, the browsable API, the API docs) make browsers ask for it.
+    with caplog.at_level(logging.WARNING):
+        response = client.get("/favicon.ico")
+        head = client.head("/favicon.ico")
+    assert response.status_code == head.status_code == 302
+    assert response["Location"] == static("core/favicon.svg")
+    assert "max-age" in response["Cache-Control"]
+    assert [record.getMessage() for record in caplog.records] == []
