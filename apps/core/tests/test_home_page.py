@@ -11,6 +11,7 @@ from django.views import defaults
 
 from apps.core.http.views import locked_out
 from apps.users.tests.factories import UserFactory
+from tests.support.redis_servers import redis_server
 
 pytestmark = pytest.mark.django_db
 
@@ -115,3 +116,21 @@ def test_a_browser_asking_for_favicon_ico_is_sent_to_the_icon_and_nothing_is_log
     assert response["Location"] == static("core/favicon.svg")
     assert "max-age" in response["Cache-Control"]
     assert [record.getMessage() for record in caplog.records] == []
+
+
+@pytest.mark.integration
+def test_ready_with_an_advisory_check_failing_says_degraded_as_readyz_does(client, settings):
+    # A broker that persists nothing, and no beat: both advisory, so ready, but /readyz says degraded.
+    with redis_server() as broker:
+        settings.CELERY_TASK_ALWAYS_EAGER = False
+        settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{broker.port}/1"
+        client.force_login(UserFactory(is_staff=True))
+        banner = re.search(
+            r'<p class="status-banner".*?</p>', client.get(reverse("home")).content.decode(), re.S
+        )
+        readyz = client.get(reverse("readyz")).json()
+    assert readyz["status"] == "degraded"
+    assert banner is not None
+    text = " ".join(re.sub(r"<[^>]+>", "", banner.group()).split())
+    assert text.startswith("Ready")
+    assert "/readyz reports degraded: beat, broker durability" in text
