@@ -161,7 +161,8 @@ VARIABLES: tuple[Var, ...] = (
             "DJANGO_SETTINGS_MODULE",
             "str",
             Derived("manage.py and make: config.settings.development; gunicorn, celery, ASGI: .production"),
-            "Settings profile: config.settings.development, .test or .production.",
+            "Settings profile: config.settings.development, .test or .production; from the process "
+            "environment only (it is chosen before .env is read).",
             read_by=(SETTINGS, MAKE),
         ),
         Var(

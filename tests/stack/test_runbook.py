@@ -261,7 +261,6 @@ def host() -> Iterator[Host]:
         env_file.write_text(
             "\n".join(
                 [
-                    "DJANGO_SETTINGS_MODULE=config.settings.production",
                     f"SECRET_KEY={secrets.token_urlsafe(64)}",
                     f"ALLOWED_HOSTS={SITE},www.{SITE}",
                     f"CSRF_TRUSTED_ORIGINS=https://{SITE},https://www.{SITE}",
