@@ -169,7 +169,7 @@ test-next: install ## The fast suite on the newest Python here with the newest D
 # The commands Keel runs, each with the Debian package that has it; each target checks only its
 # own (a target's variable applies to its prerequisites). lwp-request stands for Perl's LWP, which
 # Munin's stock nginx plugins load.
-SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl wrk:wrk chromium:chromium
+SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl wrk:wrk chromium:chromium sudo:sudo
 # The browser tests drive Debian's Chromium (Playwright's own browsers would be downloaded at run time);
 # the runbook's test runs its commands as the site's user with sudo, as the runbook does.
 test: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl chromium:chromium sudo:sudo

@@ -83,6 +83,11 @@ class Var:
         return self.default
 
 
+def display_name(slug: str) -> str:
+    """The project's name as people read it, from PROJECT_SLUG: keel -> Keel, my-shop -> My Shop."""
+    return slug.replace("-", " ").replace("_", " ").title()
+
+
 def redis_url_for_db(url: str, db: int) -> str:
     """Return `url` pointing at Redis database `db`, unless the URL already names one."""
     parts = urlsplit(url)
@@ -156,7 +161,8 @@ VARIABLES: tuple[Var, ...] = (
             "DJANGO_SETTINGS_MODULE",
             "str",
             Derived("manage.py and make: config.settings.development; gunicorn, celery, ASGI: .production"),
-            "Settings profile: config.settings.development, .test or .production.",
+            "Settings profile: config.settings.development, .test or .production; from the process "
+            "environment only (it is chosen before .env is read).",
             read_by=(SETTINGS, MAKE),
         ),
         Var(
@@ -456,7 +462,10 @@ VARIABLES: tuple[Var, ...] = (
         Var(
             "API_TITLE",
             "str",
-            Derived("PROJECT_SLUG API", lambda read: f"{read('PROJECT_SLUG')} API"),
+            Derived(
+                "the project's name (PROJECT_SLUG in title case) API",
+                lambda read: f"{display_name(read('PROJECT_SLUG'))} API",
+            ),
             "Title of the API schema and docs.",
         ),
     ),

@@ -20,6 +20,7 @@ urlpatterns = [
     path("", core_views.home, name="home"),
     *(path(prefix, include(module)) for prefix, module in project_apps.page_url_modules()),
     path("readyz", core_views.readyz, name="readyz"),
+    path("favicon.ico", core_views.favicon, name="favicon"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("api/v1/", include((api_v1_patterns, "v1"), namespace="v1")),
     # YAML by default; `?format=json` answers as application/json, which a browser shows rather

@@ -43,3 +43,22 @@ def test_every_relative_link_resolves(document):
 
 def test_the_readme_is_read_in_five_minutes():
     assert len((ROOT / "README.md").read_text().splitlines()) < 150
+
+
+# Paths the docs name that a reader makes, not the repository: each with why it is absent.
+MADE_BY_THE_READER = {
+    "apps/inventory/": "the app `make app NAME=inventory` creates",
+    "config/settings/local.py": "a developer's own overrides, ignored by git",
+    "bench/results.json": "written by `make bench`",
+}
+REPO_PATH = re.compile(r"`((?:apps|bench|config|deploy|docs|monitoring|templates|tests)/[\w./-]*)`")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_file_a_page_names_is_in_the_repository(document):
+    missing = [
+        path
+        for path in sorted(set(REPO_PATH.findall(document.read_text())))
+        if path not in MADE_BY_THE_READER and not (ROOT / path).exists()
+    ]
+    assert missing == [], f"{document.relative_to(ROOT)} names files that are not there"

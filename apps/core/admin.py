@@ -2,8 +2,14 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.http.navigation import site_name
 from apps.core.models import DeadLetter
 from apps.core.tasks.queueing import dead_letters_rerun
+
+# The project's name on every admin page. Set here, not from a template context processor: Django's
+# sign-in view puts the request's Host in the context as `site_name`, which would win there.
+admin.site.site_header = f"{site_name()} administration"
+admin.site.site_title = f"{site_name()} admin"
 
 
 @admin.register(DeadLetter)

@@ -227,6 +227,7 @@ def host() -> Iterator[Host]:
             ok(["install", "-d", "-o", user, "-g", user, "-m", "2750", str(directory)])
         for directory in (walk.log_dir, walk.run_dir):  # /var/log/keel; /run/keel as tmpfiles.d makes it
             ok(["install", "-d", "-o", user, "-g", user, "-m", "750", str(directory)])
+        # /var/log/nginx comes with Debian's nginx; the runbook makes /var/www/acme and /var/cache/nginx.
         for directory in (walk.nginx_log_dir, top / "var" / "www" / "acme", top / "var" / "cache" / "nginx"):
             ok(["install", "-d", "-m", "755", str(directory)])
 
@@ -260,7 +261,6 @@ def host() -> Iterator[Host]:
         env_file.write_text(
             "\n".join(
                 [
-                    "DJANGO_SETTINGS_MODULE=config.settings.production",
                     f"SECRET_KEY={secrets.token_urlsafe(64)}",
                     f"ALLOWED_HOSTS={SITE},www.{SITE}",
                     f"CSRF_TRUSTED_ORIGINS=https://{SITE},https://www.{SITE}",

@@ -37,6 +37,9 @@ class RequestIdMiddleware:
         # META, not request.headers: building that mapping costs more than the rest of this middleware.
         request_id = request_id_from_header(request.META.get(_REQUEST_ID_META))
         token = current_request_id.set(request_id)
+        # Django logs a 4xx ("Not Found"...) after this returns, with the request on the record:
+        # the log filter finds the id there once the context is reset.
+        request.request_id = request_id  # type: ignore[attr-defined]
         try:
             response = self.get_response(request)
         finally:

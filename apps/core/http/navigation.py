@@ -11,6 +11,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
+from config.env import display_name
+
 
 @cache
 def menu_entries() -> tuple[tuple[str, str], ...]:
@@ -29,4 +31,4 @@ def menu(request: HttpRequest) -> dict[str, object]:
 
 
 def site_name() -> str:
-    return settings.PROJECT_SLUG.replace("-", " ").replace("_", " ").title()
+    return display_name(settings.PROJECT_SLUG)

@@ -144,6 +144,12 @@ def stack_status(request: HttpRequest) -> dict[str, object]:
     return {
         "batteries": batteries,
         "ready": all(result.ok for result in results.values() if result.required),
+        # What makes /readyz say "degraded" while it still answers 200.
+        "warnings": [
+            name.replace("_", " ")
+            for name, result in results.items()
+            if not result.required and not result.ok
+        ],
         "versions": _versions(),
         "settings_module": os.environ.get("DJANGO_SETTINGS_MODULE", ""),
         "debug": settings.DEBUG,

@@ -5,11 +5,12 @@ import sys
 
 from django.conf import settings
 from django.core.exceptions import BadRequest, RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.utils.cache import add_never_cache_headers
 from django.views import csrf, defaults
-from django.views.decorators.cache import never_cache
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_safe
 
 from apps.core.api.errors import error_response
@@ -34,6 +35,15 @@ def home(request: HttpRequest) -> HttpResponse:
     # Live by definition, and for one user: no cache (nginx's or the browser's) may keep it.
     add_never_cache_headers(response)
     return response
+
+
+# Browsers ask for /favicon.ico on pages that name no icon (JSON, the browsable API, the API docs):
+# without this each such visit logs a 404 warning. Not permanent: the icon's hashed name changes
+# with it, and a browser keeps a permanent redirect for good.
+@cache_control(max_age=86400, public=True)
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    return HttpResponseRedirect(static("core/favicon.svg"))
 
 
 @never_cache

@@ -15,7 +15,11 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = current_request_id.get()
+            request_id = current_request_id.get()
+            if request_id == "-":
+                # django.request's 4xx lines are written after the middleware has reset the context.
+                request_id = getattr(getattr(record, "request", None), "request_id", "-")
+            record.request_id = request_id
         return True
 
 

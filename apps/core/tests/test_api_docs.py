@@ -4,6 +4,8 @@ an example for every request body."""
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
+from apps.core.http.navigation import site_name
+
 pytestmark = pytest.mark.django_db
 
 
@@ -54,3 +56,8 @@ def test_the_docs_introduction_states_the_error_shape_and_how_to_sign_in(django_
     assert '"request_id"' in description
     assert '"fields"' in description
     assert "Authorization: Token" in description
+
+
+def test_the_docs_are_titled_with_the_projects_name_as_its_pages_show_it():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    assert schema["info"]["title"] == f"{site_name()} API"

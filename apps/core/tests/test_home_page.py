@@ -1,14 +1,17 @@
 """The home page: the stack's live status in development and for staff, a welcome for everyone else."""
 
+import logging
 import re
 
 import pytest
+from django.templatetags.static import static
 from django.test import RequestFactory
 from django.urls import reverse
 from django.views import defaults
 
 from apps.core.http.views import locked_out
 from apps.users.tests.factories import UserFactory
+from tests.support.redis_servers import redis_server
 
 pytestmark = pytest.mark.django_db
 
@@ -102,3 +105,32 @@ def test_a_page_asked_with_an_unreadable_session_cookie_is_the_400_page_not_a_50
         response = client.get(path)
         assert response.status_code == 400
         assert "<h1>Bad request</h1>" in response.content.decode()
+
+
+def test_a_browser_asking_for_favicon_ico_is_sent_to_the_icon_and_nothing_is_logged(client, caplog):
+    # Pages that name no icon (JSON, the browsable API, the API docs) make browsers ask for it.
+    with caplog.at_level(logging.WARNING):
+        response = client.get("/favicon.ico")
+        head = client.head("/favicon.ico")
+    assert response.status_code == head.status_code == 302
+    assert response["Location"] == static("core/favicon.svg")
+    assert "max-age" in response["Cache-Control"]
+    assert [record.getMessage() for record in caplog.records] == []
+
+
+@pytest.mark.integration
+def test_ready_with_an_advisory_check_failing_says_degraded_as_readyz_does(client, settings):
+    # A broker that persists nothing, and no beat: both advisory, so ready, but /readyz says degraded.
+    with redis_server() as broker:
+        settings.CELERY_TASK_ALWAYS_EAGER = False
+        settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{broker.port}/1"
+        client.force_login(UserFactory(is_staff=True))
+        banner = re.search(
+            r'<p class="status-banner".*?</p>', client.get(reverse("home")).content.decode(), re.S
+        )
+        readyz = client.get(reverse("readyz")).json()
+    assert readyz["status"] == "degraded"
+    assert banner is not None
+    text = " ".join(re.sub(r"<[^>]+>", "", banner.group()).split())
+    assert text.startswith("Ready")
+    assert "/readyz reports degraded: beat, broker durability" in text

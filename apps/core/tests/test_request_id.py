@@ -34,3 +34,14 @@ def test_json_log_lines_carry_the_request_id_and_extra_fields():
     assert payload["request_id"] == "req-42"
     assert payload["user_id"] == 7
     assert payload["level"] == "INFO"
+
+
+def test_djangos_warning_for_a_4xx_carries_the_request_id(client, caplog):
+    # Django logs "Not Found" and other 4xx after the middleware has returned: the id must still
+    # reach that line, or a grep for the id across the logs misses it.
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        response = client.get("/no-such-page/", HTTP_X_REQUEST_ID="trace-404")
+    assert response.status_code == 404
+    (record,) = [record for record in caplog.records if record.name == "django.request"]
+    RequestIdFilter().filter(record)  # as the log handler does when it writes the line
+    assert record.request_id == "trace-404"

@@ -48,7 +48,13 @@ class Command(BaseCommand):
         env, name = postgres_environment()
         connections.close_all()
         directory = Path(settings.BACKUP_DIR)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            raise CommandError(
+                f"cannot create BACKUP_DIR {directory} ({error.strerror}): create it for the app's user "
+                "(install -d -o <user> -m 700 <dir>) or point BACKUP_DIR at a folder the user owns."
+            ) from error
         stamp = datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%S%fZ")
         target = directory / f"{settings.PROJECT_SLUG}-{name}-{stamp}.dump"
         partial = target.with_suffix(".dump.partial")
