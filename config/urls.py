@@ -23,17 +23,17 @@ urlpatterns = [
     path("favicon.ico", core_views.favicon, name="favicon"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("api/v1/", include((api_v1_patterns, "v1"), namespace="v1")),
-    # YAML by default; `?format=json` answers as application/json, which a browser shows rather
-    # than downloads (drf-spectacular's own order picks application/vnd.oai.openapi+json first).
+    # JSON as application/json by default, which a browser shows rather than downloads; YAML for
+    # `?format=yaml` or an Accept that asks for it (drf-spectacular's own order starts with YAML).
     path(
         "api/schema/",
         SpectacularAPIView.as_view(
             api_version="v1",
             renderer_classes=[
-                OpenApiYamlRenderer,
-                OpenApiYamlRenderer2,
                 OpenApiJsonRenderer2,
                 OpenApiJsonRenderer,
+                OpenApiYamlRenderer,
+                OpenApiYamlRenderer2,
             ],
         ),
         name="api-schema",

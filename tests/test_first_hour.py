@@ -45,12 +45,19 @@ def test_pages_and_the_admin_link_an_icon_that_is_served(client):
         assert 'rel="icon" href="/static/core/favicon.svg"' in client.get(url).content.decode(), url
 
 
-def test_the_schema_with_format_json_is_json_a_browser_shows(client):
-    response = client.get(reverse("api-schema") + "?format=json", HTTP_ACCEPT="text/html,*/*;q=0.8")
+def test_the_schema_opened_in_a_browser_is_json_the_browser_shows(client):
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    response = client.get(reverse("api-schema"), HTTP_ACCEPT=browser)
     assert response["Content-Type"] == "application/json"
     assert json.loads(response.content)["openapi"].startswith("3.")
-    # Tools that asked for nothing in particular still get the YAML.
-    assert client.get(reverse("api-schema"))["Content-Type"].startswith("application/vnd.oai.openapi")
+    # YAML for those who ask for it.
+    assert client.get(reverse("api-schema") + "?format=yaml")["Content-Type"].startswith(
+        "application/vnd.oai.openapi"
+    )
+    assert (
+        client.get(reverse("api-schema"), HTTP_ACCEPT="application/yaml")["Content-Type"]
+        == "application/yaml"
+    )
 
 
 def test_migrate_on_a_database_that_does_not_exist_says_how_to_create_it_in_one_line():
