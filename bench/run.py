@@ -652,7 +652,7 @@ def performance_report(results: dict[str, Any], previous: str = "") -> str:
         "",
         f"Written by `make bench` (`bench/run.py`) on {results['date']}; the next run replaces this part "
         "(the `make bench-scale` section at the end is kept).",
-        'How the bench works and how to read the table: docs/benchmarks.md.',
+        "How the bench works and how to read the table: docs/benchmarks.md.",
         "",
         f"Machine: {machine['cpus']} usable CPUs ({machine['cpu_model']}), {machine['platform']}, "
         f"Python {machine['python']}; load average {machine['load_average']:.2f} when the run began "

@@ -54,10 +54,8 @@ def test_the_schema_opened_in_a_browser_is_json_the_browser_shows(client):
     assert client.get(reverse("api-schema") + "?format=yaml")["Content-Type"].startswith(
         "application/vnd.oai.openapi"
     )
-    assert (
-        client.get(reverse("api-schema"), HTTP_ACCEPT="application/yaml")["Content-Type"]
-        == "application/yaml"
-    )
+    asked = client.get(reverse("api-schema"), HTTP_ACCEPT="application/yaml")
+    assert asked["Content-Type"].startswith("application/yaml")
 
 
 def test_migrate_on_a_database_that_does_not_exist_says_how_to_create_it_in_one_line():
