@@ -223,11 +223,10 @@ app: install ## Create apps/NAME in the house style, installed and routed (make 
 # The example app leaves with everything that names it: its folder (models, API, pages, tasks,
 # schedule and tests, all found by convention), its settings and its lines in .env.example.
 .PHONY: remove-example
-remove-example: ## Remove the example app (apps/articles) and every reference to it, for a fork that starts empty
+remove-example: install ## Remove the example app (apps/articles) and every reference to it, for a fork that starts empty
 	@if [ ! -d apps/articles ]; then echo "The example app is already removed."; exit 0; fi; \
-	rm -r apps/articles && echo "removed apps/articles/"; \
-	sed -i '/^# Articles:/,/^ARTICLES_NOTIFY_GRACE_SECONDS/d' config/settings/base.py && echo "removed the ARTICLES_* settings from config/settings/base.py"; \
-	sed -i '/^# --- Articles (the reference app)/,/^# ARTICLES_NOTIFY_GRACE_SECONDS/d' .env.example && echo "removed the ARTICLES_* lines from .env.example"; \
+	rm -r apps/articles && echo "removed apps/articles/ (its settings, schedule, URLs and tests go with it)"; \
+	$(BIN)/python -m config.env --reference > docs/settings.md && echo "regenerated docs/settings.md without its variables"; \
 	echo "Next: make migrate (its tables stay in an existing database until you drop them), make test."
 
 .PHONY: rename
