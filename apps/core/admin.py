@@ -1,13 +1,33 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 
 from apps.core.models import DeadLetter
 from apps.core.tasks.queueing import dead_letters_rerun
 
 
+class GuardedModelAdmin(admin.ModelAdmin):
+    """The ModelAdmin Keel's admins extend: a changelist URL's lookup filters or is a 400, never a 500.
+
+    Django applies any lookup a URL names to the fields a changelist filters on. A regex the
+    database cannot compile, or a year outside what Python's datetime holds (a year lookup, and the
+    date hierarchy, build datetimes from it, the hierarchy the next year's too), would raise while
+    the page renders: a 500 with a traceback in the log. Refused here, they are Django's
+    DisallowedModelAdminLookup, a 400. The admin's own filters and links never send them.
+    """
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        parts = set(lookup.split(LOOKUP_SEP))
+        if parts & {"regex", "iregex"}:
+            return False
+        if parts & {"year", "iso_year"} and not (str(value).isdigit() and 1 <= int(value) < 9999):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
+class DeadLetterAdmin(GuardedModelAdmin):
     list_display = ["task_name", "created_at", "attempts", "first_error_line", "rerun_at"]
     list_filter = ["task_name", ("rerun_at", admin.EmptyFieldListFilter)]
     search_fields = ["task_name", "task_id", "error"]

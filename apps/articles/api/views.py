@@ -42,7 +42,7 @@ class ArticleListPagination(CursorPagination):
         cursor = super().decode_cursor(request)
         # A cursor is base64, so the query string's NUL check never sees what it holds, and a NUL
         # reaching PostgreSQL in a text comparison is a 500.
-        if cursor is not None and "\x00" in (cursor.position or ""):
+        if cursor is not None and "\x00" in str(cursor.position or ""):
             raise NotFound(self.invalid_cursor_message)
         return cursor
 

@@ -63,7 +63,7 @@ def test_a_page_past_the_capped_count_is_the_last_page_it_reaches(client, monkey
     newest_first = sorted(articles, key=lambda article: (article.published_at, article.pk), reverse=True)
     response = client.get(reverse("articles:list"), {"page": "99999999"})
     assert response.status_code == 200
-    assert [article.slug for article in response.context["page"]] == [a.slug for a in newest_first[:3]]
+    assert [article.slug for article in response.context["page_obj"]] == [a.slug for a in newest_first[:3]]
 
 
 def test_seed_demo_creates_the_requested_users_and_articles(capsys):
