@@ -68,7 +68,8 @@ class ArticleScheduleSerializer(serializers.Serializer[Article]):
 
 
 class ArticleListQuerySerializer(serializers.Serializer[dict]):
-    author = serializers.IntegerField(required=False, min_value=1)
+    # A 64-bit id at most: SQLite cannot bind a larger integer (an OverflowError, a 500).
+    author = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     # A day's bounds are instants in TIME_ZONE: the calendar's first and last days have one outside
     # what Python's datetime holds (an OverflowError, a 500) in a zone away from UTC.
     published_after = serializers.DateField(required=False, validators=DAY_RANGE)

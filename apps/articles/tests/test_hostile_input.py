@@ -134,6 +134,13 @@ def test_a_day_at_the_end_of_the_calendar_is_a_400_naming_the_field(client, capl
     _no_error_lines(caplog_warnings)
 
 
+def test_an_author_id_past_a_64_bit_integer_is_a_400_naming_the_field(client, caplog_warnings):
+    # SQLite cannot bind it (OverflowError); PostgreSQL and MariaDB would answer an empty list.
+    assert "author" in api_error(client.get("/api/v1/articles/", {"author": str(2**63)}), 400)["fields"]
+    assert client.get("/api/v1/articles/", {"author": str(2**63 - 1)}).json()["results"] == []
+    _no_error_lines(caplog_warnings)
+
+
 def test_a_tab_or_newline_encoded_in_a_query_value_is_left_to_the_view(client):
     # The view refuses a newline where it cannot be a date, naming the field.
     assert "published_after" in api_error(client.get("/api/v1/articles/?published_after=%0A"), 400)["fields"]

@@ -66,3 +66,10 @@ def test_the_lookups_the_admin_writes_itself_still_filter(staff, changelist):
         f"{date}__isnull=False",
     ]:
         assert staff.get(f"{reverse(changelist)}?{query}").status_code == 200, query
+
+
+def test_a_search_longer_than_sqlite_s_like_pattern_limit_still_answers(staff):
+    # SQLite refuses a LIKE pattern over 50,000 bytes once a row is read (the staff user here); the
+    # other databases take it, slowly.
+    response = staff.get(reverse("admin:users_user_changelist"), {"q": "a" * 60_000})
+    assert response.status_code == 200
