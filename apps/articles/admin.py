@@ -7,10 +7,11 @@ from django.http import HttpRequest
 from apps.articles import services
 from apps.articles.models import Article
 from apps.articles.pagination import CappedCountPaginator
+from apps.core.admin import GuardedModelAdmin
 
 
 @admin.register(Article)
-class ArticleAdmin(admin.ModelAdmin):
+class ArticleAdmin(GuardedModelAdmin):
     # Few columns, so the title has room beside the filters at a laptop's width.
     list_display = ["title", "author", "status", "published_at"]
     list_filter = ["status", "published_at", "publish_at"]

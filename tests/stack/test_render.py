@@ -398,8 +398,8 @@ def test_the_micro_cache_steps_aside_for_exactly_the_session_csrf_and_recent_wri
         assert bypasses(f"_ga=GA1.1.1.1; {name}=x"), name
     for analytics in ["_ga=GA1.1.1.1", "_gid=1; _fbp=fb.1.2", "mysessionid_hint=1", "theme=dark"]:
         assert not bypasses(analytics), analytics
-    assert "proxy_cache_bypass $keel_has_session $http_authorization;" in app
-    assert "proxy_no_cache     $keel_has_session $http_authorization;" in app
+    assert "proxy_cache_bypass $keel_has_session $http_authorization $keel_accepts_indent;" in app
+    assert "proxy_no_cache     $keel_has_session $http_authorization $keel_accepts_indent;" in app
     # A response that sets a cookie is never stored: Set-Cookie must stay out of the ignored headers.
     assert re.findall(r"proxy_ignore_headers (.*);", app) == ["Vary"]
 

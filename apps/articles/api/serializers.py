@@ -1,3 +1,6 @@
+from datetime import date, timedelta
+
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -5,6 +8,8 @@ from apps.articles.autocomplete import QUERY_MAX_LENGTH
 from apps.articles.models import Article
 from apps.articles.selectors import PUBLIC_ORDERINGS
 from apps.users.models import User
+
+DAY_RANGE = [MinValueValidator(date.min + timedelta(days=1)), MaxValueValidator(date.max - timedelta(days=1))]
 
 
 class AuthorSerializer(serializers.ModelSerializer[User]):
@@ -63,9 +68,12 @@ class ArticleScheduleSerializer(serializers.Serializer[Article]):
 
 
 class ArticleListQuerySerializer(serializers.Serializer[dict]):
-    author = serializers.IntegerField(required=False, min_value=1)
-    published_after = serializers.DateField(required=False)
-    published_before = serializers.DateField(required=False)
+    # A 64-bit id at most: SQLite cannot bind a larger integer (an OverflowError, a 500).
+    author = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    # A day's bounds are instants in TIME_ZONE: the calendar's first and last days have one outside
+    # what Python's datetime holds (an OverflowError, a 500) in a zone away from UTC.
+    published_after = serializers.DateField(required=False, validators=DAY_RANGE)
+    published_before = serializers.DateField(required=False, validators=DAY_RANGE)
     ordering = serializers.ChoiceField(
         choices=list(PUBLIC_ORDERINGS), required=False, default="-published_at"
     )

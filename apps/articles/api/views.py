@@ -9,8 +9,8 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.pagination import CursorPagination
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -37,6 +37,14 @@ class ArticleListPagination(CursorPagination):
 
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        cursor = super().decode_cursor(request)
+        # A cursor is base64, so the query string's NUL check never sees what it holds, and a NUL
+        # reaching PostgreSQL in a text comparison is a 500.
+        if cursor is not None and "\x00" in str(cursor.position or ""):
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
 
     def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> tuple[str, ...]:
         # The selector's ordering, which the query serializer chose from PUBLIC_ORDERINGS.

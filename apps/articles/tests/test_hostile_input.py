@@ -4,7 +4,9 @@ nothing stored, and nothing one client sends changes what another is served.
 The same classes of input against gunicorn with production settings: tests/test_hostile_input.py.
 """
 
+import base64
 import logging
+from urllib.parse import urlencode
 
 import pytest
 from django.core.cache import cache
@@ -111,6 +113,32 @@ def test_a_nul_in_the_query_string_is_400_on_the_admin_changelist(client, caplog
 
 def test_a_nul_in_an_api_query_string_is_400_in_the_error_shape(client):
     api_error(client.get("/api/v1/articles/?author=%00"), 400)
+
+
+@pytest.mark.parametrize("ordering", ["title", "-title", "published_at", "-published_at"])
+def test_a_nul_inside_a_forged_cursor_is_an_invalid_cursor(client, caplog_warnings, ordering):
+    # The cursor is base64, so the query string's NUL check never sees what it holds.
+    ArticleFactory(published=True)
+    forged = base64.b64encode(urlencode({"p": "a\x00b"}).encode()).decode()
+    response = client.get("/api/v1/articles/", {"ordering": ordering, "cursor": forged})
+    assert api_error(response, 404)["message"] == "Invalid cursor"
+    _no_error_lines(caplog_warnings)
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+@pytest.mark.parametrize("field", ["published_after", "published_before"])
+def test_a_day_at_the_end_of_the_calendar_is_a_400_naming_the_field(client, caplog_warnings, field, day):
+    # Its start, or the next day's, in a zone away from UTC, is an instant Python cannot hold.
+    ArticleFactory(published=True)
+    assert field in api_error(client.get("/api/v1/articles/", {field: day}), 400)["fields"]
+    _no_error_lines(caplog_warnings)
+
+
+def test_an_author_id_past_a_64_bit_integer_is_a_400_naming_the_field(client, caplog_warnings):
+    # SQLite cannot bind it (OverflowError); PostgreSQL and MariaDB would answer an empty list.
+    assert "author" in api_error(client.get("/api/v1/articles/", {"author": str(2**63)}), 400)["fields"]
+    assert client.get("/api/v1/articles/", {"author": str(2**63 - 1)}).json()["results"] == []
+    _no_error_lines(caplog_warnings)
 
 
 def test_a_tab_or_newline_encoded_in_a_query_value_is_left_to_the_view(client):

@@ -77,6 +77,40 @@ def test_the_browsable_api_and_json_are_cached_apart(stack: Stack):
     assert (as_html.header("Content-Type") or "").startswith("text/html")
 
 
+def test_a_client_asking_for_json_or_html_never_fills_the_cache_browsers_read(stack: Stack):
+    # DRF answers JSON when JSON is among the first choices, whatever else the header lists.
+    path = "/api/v1/articles/?ordering=title&page_size=3&both=1"
+    both = stack.request("GET", path, headers={"Accept": "application/json, text/html"})
+    browser = stack.request("GET", path, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+
+    assert both.header("Content-Type") == "application/json"
+    assert (browser.header("Content-Type") or "").startswith("text/html")
+
+
+def test_an_accept_parameter_one_client_sends_never_reaches_the_json_cached_for_others(stack: Stack):
+    # DRF indents its JSON for `Accept: application/json; indent=N`; the cache keys only html or json.
+    path = "/api/v1/articles/?ordering=title&page_size=2&accept-parameter=1"
+    indented = stack.request("GET", path, headers={"Accept": "application/json; indent=8"})
+    plain = stack.request("GET", path, headers={"Accept": "application/json"})
+
+    assert indented.body.startswith(b"{\n")
+    assert (plain.status, plain.body[:2]) == (200, b'{"')
+    assert plain.json() == indented.json()
+
+
+def test_an_answer_from_the_micro_cache_carries_the_request_id_of_the_request_it_answers(stack: Stack):
+    path = "/api/v1/articles/?ordering=title&page_size=2&request-id=1"
+    first = stack.request("GET", path, headers={"X-Request-ID": "first-client-chose-this"})
+    second = stack.request("GET", path, headers={"X-Request-ID": "second-client-chose-this"})
+    third = stack.request("GET", path)
+
+    assert [reply.header("X-Cache-Status") for reply in (first, second, third)] == ["MISS", "HIT", "HIT"]
+    assert first.all("X-Request-ID") == ["first-client-chose-this"]
+    assert second.all("X-Request-ID") == ["second-client-chose-this"]
+    assert len(third.all("X-Request-ID")) == 1
+    assert third.header("X-Request-ID") not in {"first-client-chose-this", "second-client-chose-this"}
+
+
 PASSWORD = "a-long-passphrase"
 
 
