@@ -65,3 +65,15 @@ def test_the_list_says_which_page_of_how_many_and_keeps_the_search_in_its_links(
     content = client.get(reverse("articles:list"), {"q": "release", "page": 2}).content.decode()
     assert "Page 2 of 2" in content
     assert 'href="?q=release&amp;page=1"' in content
+
+
+def test_a_search_with_more_matches_than_the_capped_count_says_at_least(client, monkeypatch):
+    from apps.articles.pagination import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "max_count", 2)
+    for n in range(3):
+        ArticleFactory(published=True, title=f"Release {n}")
+
+    content = client.get(reverse("articles:list"), {"q": "release"}).content.decode()
+
+    assert "At least 2 results for “release”" in content
