@@ -197,14 +197,14 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
 def _postgres_base_url() -> str:
     url = os.environ.get("DATABASE_URL", "") or render.load_env().get("DATABASE_URL", "")
     return (
-        url if url.startswith(("postgres://", "postgresql://")) else "postgres://postgres@127.0.0.1:5432/keel"
+        url if url.startswith(("postgres://", "postgresql://")) else "postgres://postgres@127.0.0.1:5432/app"
     )
 
 
 @contextlib.contextmanager
 def fresh_database() -> Iterator[str]:
     base = urlsplit(_postgres_base_url())
-    name = f"{base.path.strip('/') or 'keel'}_bench_{os.getpid()}"
+    name = f"{base.path.strip('/') or 'app'}_bench_{os.getpid()}"
     admin_url = urlunsplit(base._replace(path="/postgres"))
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -276,7 +276,7 @@ def _web_environment(context: dict[str, object]) -> dict[str, str]:
 
 
 def start_ceiling(processes: Processes, env: dict[str, str], build: Path, port: int) -> None:
-    """The hello-world app: Keel's gunicorn config behind Keel's nginx config, on its own port."""
+    """The hello-world app: the project's gunicorn config behind its nginx config, on its own port."""
     hello_env = dict(env, DEPLOY_BUILD_DIR=str(build), NGINX_LISTEN=f"127.0.0.1:{port}")
     context, _ = render.render(hello_env)
     hello_env.update(_web_environment(context))
@@ -480,7 +480,8 @@ def bench_celery(
 ) -> dict[str, Any]:
     """Round trip and throughput of no-op tasks, production reliability settings on, then off."""
     # The stack's own worker makes way for workers started with each setting, the same command.
-    deploy_stack._supervisorctl(render.build_context(env), "stop", "keel:worker")
+    context = render.build_context(env)
+    deploy_stack._supervisorctl(context, "stop", f"{context['SLUG']}:worker")
     modes = {"on": env, "off": dict(env, **RELIABILITY_OFF)}
     roundtrips: list[dict[str, float]] = []
     throughput: dict[str, list[float]] = {"on": [], "off": []}

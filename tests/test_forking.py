@@ -91,7 +91,7 @@ def test_make_app_creates_an_installed_routed_app_whose_tests_pass(repo_copy):
     assert 'name = "apps.inventory"' in (app / "apps.py").read_text()
     # The house task decorator (retries, dead letters, delivery bound), as the README teaches.
     tasks = (app / "tasks.py").read_text()
-    assert "@keel_task" in tasks
+    assert "@house_task" in tasks
     assert "shared_task" not in tasks
     generated = run(repo_copy, ".venv/bin/pytest", "-q", "-p", "no:cacheprovider", "apps/inventory").stdout
     assert "6 passed" in generated, generated

@@ -33,6 +33,7 @@ from tests.support.waiting import wait_until
 
 STARTUP_TIMEOUT = 120
 PROGRAMS = ("web", "worker", "beat")
+SITE = "site"  # the stack's PROJECT_SLUG: its supervisor group and log names
 
 
 @dataclass
@@ -89,7 +90,7 @@ class Stack:
         """The error, crit, alert and emerg lines of nginx's two error logs."""
         return [
             line
-            for name in ("keel-error.log", "nginx-error.log")
+            for name in (f"{SITE}-error.log", "nginx-error.log")
             for line in self.log(name).splitlines()
             if re.search(r"\[(error|crit|alert|emerg)\]", line)
         ]
@@ -184,7 +185,7 @@ class Stack:
 
     def pid(self, program: str) -> int | None:
         """The pid of a RUNNING program, None while it is starting or stopped."""
-        name = program if program == "nginx" else f"keel:{program}"
+        name = program if program == "nginx" else f"{SITE}:{program}"
         try:
             info = self.supervisor().getProcessInfo(name)
         except (OSError, xmlrpc.client.Fault):
@@ -266,7 +267,7 @@ def _postgres_base_url() -> str:
     """The stack runs on PostgreSQL as production does, whichever database the suite itself uses."""
     url = os.environ.get("DATABASE_URL", "")
     return (
-        url if url.startswith(("postgres://", "postgresql://")) else "postgres://postgres@127.0.0.1:5432/keel"
+        url if url.startswith(("postgres://", "postgresql://")) else "postgres://postgres@127.0.0.1:5432/app"
     )
 
 
@@ -278,7 +279,7 @@ def _database_url(name: str) -> str:
 def stack_database() -> Iterator[str]:
     """A fresh PostgreSQL database for the stack, dropped afterwards."""
     base = _postgres_base_url()
-    name = f"{urlsplit(base).path.strip('/') or 'keel'}_stack_e2e_{os.getpid()}"
+    name = f"{urlsplit(base).path.strip('/') or 'app'}_stack_e2e_{os.getpid()}"
     admin_url = _database_url("postgres")
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -339,6 +340,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_r
         # Results let the tests see a task's answer; production needs none.
         "CELERY_RESULT_BACKEND": f"{stack_redis}/3",
         "DEPLOY_BUILD_DIR": str(root / "build"),
+        # The name the stack's files, logs and supervisor group derive from, whatever a fork is called.
+        "PROJECT_SLUG": SITE,
         "STATIC_ROOT": str(root / "static"),
         "MEDIA_ROOT": str(root / "media"),
         "ALLOWED_HOSTS": "localhost,127.0.0.1",
