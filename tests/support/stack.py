@@ -16,6 +16,7 @@ import sys
 import xmlrpc.client
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,6 +25,7 @@ import psycopg
 import pytest
 from supervisor.xmlrpc import SupervisorTransport
 
+from deploy import render
 from deploy import stack as deploy_stack
 from tests.support.http import Reply
 from tests.support.net import free_port
@@ -33,7 +35,6 @@ from tests.support.waiting import wait_until
 
 STARTUP_TIMEOUT = 120
 PROGRAMS = ("web", "worker", "beat")
-SITE = "site"  # the stack's PROJECT_SLUG: its supervisor group and log names
 
 
 @dataclass
@@ -45,6 +46,11 @@ class Stack:
     cert: Path
     process: subprocess.Popen[bytes] | None = None
     seen: set[ProcessId] = field(default_factory=set)
+
+    @cached_property
+    def slug(self) -> str:
+        """The name the renderer gives the supervisor group and the logs (from PROJECT_SLUG)."""
+        return str(render.build_context(self.env)["SLUG"])
 
     @property
     def build(self) -> Path:
@@ -90,7 +96,7 @@ class Stack:
         """The error, crit, alert and emerg lines of nginx's two error logs."""
         return [
             line
-            for name in (f"{SITE}-error.log", "nginx-error.log")
+            for name in (f"{self.slug}-error.log", "nginx-error.log")
             for line in self.log(name).splitlines()
             if re.search(r"\[(error|crit|alert|emerg)\]", line)
         ]
@@ -185,7 +191,7 @@ class Stack:
 
     def pid(self, program: str) -> int | None:
         """The pid of a RUNNING program, None while it is starting or stopped."""
-        name = program if program == "nginx" else f"{SITE}:{program}"
+        name = program if program == "nginx" else f"{self.slug}:{program}"
         try:
             info = self.supervisor().getProcessInfo(name)
         except (OSError, xmlrpc.client.Fault):
@@ -340,8 +346,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_r
         # Results let the tests see a task's answer; production needs none.
         "CELERY_RESULT_BACKEND": f"{stack_redis}/3",
         "DEPLOY_BUILD_DIR": str(root / "build"),
-        # The name the stack's files, logs and supervisor group derive from, whatever a fork is called.
-        "PROJECT_SLUG": SITE,
         "STATIC_ROOT": str(root / "static"),
         "MEDIA_ROOT": str(root / "media"),
         "ALLOWED_HOSTS": "localhost,127.0.0.1",
