@@ -34,6 +34,7 @@ help: ## List the targets
 # time it starts, and a restarted gunicorn or Celery worker would take seconds longer to serve.
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	@rm -f $(VENV)/.runtime-only
 	@touch $@
 
 .PHONY: install
@@ -47,9 +48,15 @@ install-runtime: | $(UV) ## Install only the runtime dependencies (no dev group)
 	UV_PROJECT_ENVIRONMENT=$(RUNTIME_VENV) $(UV) sync --frozen --no-dev --compile-bytecode --python $(PYTHON)
 	@# The dev group is gone from it: `make install` must sync again before the tests or lint run.
 	@rm -f $(RUNTIME_VENV)/.synced $(RUNTIME_VENV)/.synced-mysql
+	@touch $(RUNTIME_VENV)/.runtime-only
+
+# The targets a host's operator runs (migrate, superuser, backup, restore, render, up...) use a
+# runtime-only .venv as it is: syncing it would install the dev group on the host, and the nightly
+# backup would need the package index. Anywhere else they install (or update) .venv first.
+VENV_READY := $(if $(wildcard $(VENV)/.runtime-only),,install)
 
 .PHONY: migrate
-migrate: install ## Apply database migrations
+migrate: $(VENV_READY) ## Apply database migrations
 	$(MANAGE) migrate --no-input
 
 # A broker is configured when CELERY_BROKER_URL or REDIS_URL is set, in the environment or in .env.
@@ -163,13 +170,14 @@ test-next: install ## The fast suite on the newest Python here with the newest D
 # own (a target's variable applies to its prerequisites). lwp-request stands for Perl's LWP, which
 # Munin's stock nginx plugins load.
 SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl wrk:wrk chromium:chromium
-# The browser tests drive Debian's Chromium (Playwright's own browsers would be downloaded at run time).
-test: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl chromium:chromium
+# The browser tests drive Debian's Chromium (Playwright's own browsers would be downloaded at run time);
+# the runbook's test runs its commands as the site's user with sudo, as the runbook does.
+test: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl chromium:chromium sudo:sudo
 up: SYSTEM_COMMANDS := nginx:nginx
-bench soak: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server wrk:wrk
+bench bench-scale soak: SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server wrk:wrk
 
 .PHONY: system-deps
-system-deps: ## Check the system packages (nginx, redis-server, openssl, munin-node, libwww-perl, wrk, chromium); install them as root on Debian/Ubuntu
+system-deps: ## Check the system packages (nginx, redis-server, openssl, munin-node, libwww-perl, wrk, chromium, sudo); install them as root on Debian/Ubuntu
 	@missing=""; \
 	for pair in $(SYSTEM_COMMANDS); do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \
@@ -228,11 +236,11 @@ rename: install ## Rename the project for a fork (make rename NAME=acme)
 	$(MANAGE) rename_project $(NAME)
 
 .PHONY: backup
-backup: install ## Back up the PostgreSQL database into BACKUP_DIR (pg_dump, keeps BACKUP_KEEP)
+backup: $(VENV_READY) ## Back up the PostgreSQL database into BACKUP_DIR (pg_dump, keeps BACKUP_KEEP)
 	$(MANAGE) db_backup
 
 .PHONY: restore
-restore: install ## Restore a backup into an empty database (make restore FILE=backups/x.dump [FORCE=1])
+restore: $(VENV_READY) ## Restore a backup into an empty database (make restore FILE=backups/x.dump [FORCE=1])
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=<backup .dump file> [FORCE=1]" >&2; exit 2; }
 	$(MANAGE) db_restore $(FILE) $(if $(FORCE),--force)
 
@@ -252,28 +260,32 @@ superuser: migrate ## Create an admin user: asked for in a terminal, else from D
 	fi
 
 .PHONY: shell
-shell: install ## Django shell
+shell: $(VENV_READY) ## Django shell
 	$(MANAGE) shell
 
 .PHONY: render
-render: install ## Render deploy/ (nginx, supervisor) from the environment into build/deploy/ and validate it
+render: $(VENV_READY) ## Render deploy/ (nginx, supervisor) from the environment into build/deploy/ and validate it
 	$(BIN)/python -m deploy.render
 
 .PHONY: up
-up: install system-deps ## Run the production stack in the foreground: nginx :8080, gunicorn, worker, beat (Ctrl-C stops)
+up: $(VENV_READY) system-deps ## Run the production stack in the foreground: nginx :8080, gunicorn, worker, beat (Ctrl-C stops)
 	$(BIN)/python -m deploy.stack up
 
 .PHONY: down
-down: install ## Stop the stack started by `make up` (from another terminal)
+down: $(VENV_READY) ## Stop the stack started by `make up` (from another terminal)
 	$(BIN)/python -m deploy.stack down
 
 .PHONY: status
-status: install ## Show the state of the stack's programs
+status: $(VENV_READY) ## Show the state of the stack's programs
 	$(BIN)/python -m deploy.stack status
 
 .PHONY: bench
 bench: install system-deps ## Load-test the production stack against its own ceiling (BENCH_ARTICLES=10000); see docs/benchmarks.md
 	$(BIN)/python -m bench.run
+
+.PHONY: bench-scale
+bench-scale: install system-deps ## The bench's cases at 10,000 and 1,000,000 articles (COPY-seeded): does p50 stay flat?
+	$(BIN)/python -m bench.run scale
 
 .PHONY: soak
 soak: install system-deps ## Hold a mixed load at 70% of capacity through nginx for SOAK_SECONDS (180); fails on any error or memory growth

@@ -50,7 +50,7 @@ def _runs_once_on_postgresql(item: pytest.Item) -> bool:
     """Fault tests, the production stack's tests and the browser's: their subject is not the suite's
     database (the stack always runs on PostgreSQL), so a run on SQLite or MariaDB would only repeat
     them slowly."""
-    # tests/stack/ and an app's tests/stack/ (apps/articles/tests/stack/).
+    # tests/stack/, and the stack tests of any app (apps/<name>/tests/stack/).
     return item.get_closest_marker("faults") is not None or item.path.parent.name in ("stack", "browser")
 
 

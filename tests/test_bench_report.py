@@ -3,7 +3,7 @@
 import copy
 from typing import Any
 
-from bench.run import write_performance
+from bench.run import write_performance, write_scale
 
 
 def _case(label: str, rps: float, ratio: float, **extra) -> dict:
@@ -86,3 +86,89 @@ def test_a_new_run_shows_the_replaced_runs_ratios_beside_its_own(tmp_path):
     assert "previous ratio (2031-04-05)" in text
     assert "| /healthz | 4,720 | 0.75 | 0.80 |" in text
     assert "| a case the previous run did not have | 100 | 0.02 | - |" in text
+
+
+def test_the_report_holds_the_project_to_its_references_and_lists_each_middlewares_cost(tmp_path):
+    results = copy.deepcopy(RESULTS)
+    results["cases"]["hello_plain"] = _case("trivial view, startproject's middleware", 2_000.0, 0.34)
+    results["cases"]["hello_house"] = _case(
+        "trivial view, the house middleware",
+        1_800.0,
+        0.3,
+        versus="hello_plain",
+        versus_ratio=0.9,
+        target=">= 0.95 x trivial view, startproject's middleware",
+        met=False,
+    )
+    results["middleware"] = {
+        "bare_us": 50.0,
+        "full_us": 250.0,
+        "middleware_us": {"apps.core.http.middleware.RequestIdMiddleware": 12.34},
+    }
+
+    text = write_performance(results, tmp_path / "performance.md")
+
+    assert (
+        "- trivial view, the house middleware: 0.90 x trivial view, startproject's middleware "
+        "(>= 0.95 x trivial view, startproject's middleware): NOT met" in text
+    )
+    assert "none 50 µs, all 250 µs" in text
+    assert "| `apps.core.http.middleware.RequestIdMiddleware` | 12.3 |" in text
+
+
+SCALE_RESULTS: dict[str, Any] = {
+    "date": "2031-04-06 07:00 UTC",
+    "machine": RESULTS["machine"],
+    "settings": {"scale_rounds": 3, "duration": 5, "scale_latency_requests": 40},
+    "sizes": [
+        {"articles": 10_000, "autocomplete_titles": 100_000, "seed_seconds": 1.0, "index_seconds": 9.0},
+        {
+            "articles": 1_000_000,
+            "autocomplete_titles": 1_000_000,
+            "seed_seconds": 95.0,
+            "index_seconds": 80.0,
+        },
+    ],
+}
+
+
+def _growth(small_one: float, large_one: float, met: bool | None, label: str = "API list, uncached") -> dict:
+    return {
+        "label": label,
+        "small": {"p50_ms": 300.0, "p99_ms": 900.0, "rps": 400.0, "one_p50_ms": small_one},
+        "large": {"p50_ms": 330.0, "p99_ms": 990.0, "rps": 380.0, "one_p50_ms": large_one},
+        "p50_ratio": 1.1,
+        "rps_ratio": 0.95,
+        "one_ratio": large_one / small_one,
+        "met": met,
+    }
+
+
+def test_the_scale_section_shows_both_sizes_the_ratio_and_the_seeding_time(tmp_path):
+    results = dict(SCALE_RESULTS, growth={"api_list_uncached": _growth(4.0, 4.4, True)})
+    path = tmp_path / "performance.md"
+
+    section = write_scale(results, path)
+
+    assert (
+        "- 1,000,000 articles: 95 s to COPY the new rows; 1,000,000 autocomplete titles indexed in 80 s."
+        in section
+    )
+    assert "| API list, uncached | 4.00 | 4.40 | 1.10 | 300.00 | 400 | 330.00 | 380 | 1.10 | yes |" in section
+    assert path.read_text().startswith("# Performance")
+
+
+def test_the_bench_and_the_scale_run_each_replace_only_their_own_part_of_the_report(tmp_path):
+    path = tmp_path / "performance.md"
+    write_performance(RESULTS, path)
+    write_scale(dict(SCALE_RESULTS, growth={"admin": _growth(10.0, 20.0, False, "admin")}), path)
+    later = copy.deepcopy(RESULTS)
+    later["date"] = "2031-05-01 10:00 UTC"
+
+    write_performance(later, path)
+    text = path.read_text()
+
+    assert "on 2031-05-01 10:00 UTC" in text
+    assert "on 2031-04-05 06:07 UTC" not in text
+    assert "| admin | 10.00 | 20.00 | 2.00 | 300.00 | 400 | 330.00 | 380 | 1.10 | NO |" in text
+    assert text.count("# Performance") == 1

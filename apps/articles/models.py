@@ -39,8 +39,12 @@ class Article(TimeStampedModel):
             models.Index(fields=["status", "-published_at", "-id"], name="article_public_list"),
             # Beat's due-article scan.
             models.Index(fields=["status", "publish_at"], name="article_due_scan"),
-            # The author filter and an author's own list.
-            models.Index(fields=["author", "status", "-published_at"], name="article_by_author"),
+            # The author filter, in the public list's order.
+            models.Index(fields=["author", "status", "-published_at", "-id"], name="article_by_author"),
+            # The list ordered by title (either way).
+            models.Index(fields=["status", "title", "id"], name="article_by_title"),
+            # The admin's changelist: every state, newest first.
+            models.Index(fields=["-published_at", "-id"], name="article_newest"),
             # The autocomplete sweep: what changed since its last run.
             models.Index(fields=["updated_at"], name="article_updated"),
         ]

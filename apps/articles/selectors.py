@@ -1,8 +1,9 @@
 """Reads on articles. Each returns a queryset with its joins applied, so no caller can forget them."""
 
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from apps.articles.models import Article
 from apps.users.models import User
@@ -25,11 +26,17 @@ def article_list_published(
     articles = Article.objects.published().select_related("author")
     if author_id is not None:
         articles = articles.filter(author_id=author_id)
+    # Days as a range of instants, not published_at__date: a range reads the index, a date cast of
+    # each row cannot.
     if published_after is not None:
-        articles = articles.filter(published_at__date__gte=published_after)
+        articles = articles.filter(published_at__gte=_start_of(published_after))
     if published_before is not None:
-        articles = articles.filter(published_at__date__lte=published_before)
+        articles = articles.filter(published_at__lt=_start_of(published_before + timedelta(days=1)))
     return articles.order_by(*PUBLIC_ORDERINGS[ordering])
+
+
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def article_list_for_author(*, author: User) -> QuerySet[Article]:

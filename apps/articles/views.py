@@ -1,6 +1,5 @@
 """Server-rendered pages. Links come from {% url %} in the templates, redirects from reverse()."""
 
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
@@ -8,6 +7,7 @@ from django.views.decorators.http import require_safe
 from apps.articles import selectors
 from apps.articles.autocomplete import QUERY_MAX_LENGTH
 from apps.articles.models import Article
+from apps.articles.pagination import CappedCountPaginator
 
 PAGE_SIZE = 20
 RECENTLY_VIEWED_SESSION_KEY = "articles:recently_viewed"
@@ -25,7 +25,7 @@ def article_list(request: HttpRequest) -> HttpResponse:
     articles = selectors.article_list_published()
     if query:
         articles = articles.filter(title__icontains=query)
-    page_obj = Paginator(articles, PAGE_SIZE).get_page(request.GET.get("page"))
+    page_obj = CappedCountPaginator(articles, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "articles/article_list.html",

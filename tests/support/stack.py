@@ -269,7 +269,7 @@ class Stack:
             return None
 
 
-def _postgres_base_url() -> str:
+def postgres_base_url() -> str:
     """The stack runs on PostgreSQL as production does, whichever database the suite itself uses."""
     url = os.environ.get("DATABASE_URL", "")
     return (
@@ -277,21 +277,21 @@ def _postgres_base_url() -> str:
     )
 
 
-def _database_url(name: str) -> str:
-    return urlunsplit(urlsplit(_postgres_base_url())._replace(path=f"/{name}"))
+def stack_database_url(name: str) -> str:
+    return urlunsplit(urlsplit(postgres_base_url())._replace(path=f"/{name}"))
 
 
 @pytest.fixture(scope="module")
 def stack_database() -> Iterator[str]:
     """A fresh PostgreSQL database for the stack, dropped afterwards."""
-    base = _postgres_base_url()
+    base = postgres_base_url()
     name = f"{urlsplit(base).path.strip('/') or 'app'}_stack_e2e_{os.getpid()}"
-    admin_url = _database_url("postgres")
+    admin_url = stack_database_url("postgres")
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield _database_url(name)
+        yield stack_database_url(name)
     finally:
         with psycopg.connect(admin_url, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,17 +1,16 @@
 """The articles API: public reads (cached), authors' writes, and title autocomplete."""
 
 from dataclasses import asdict
-from functools import cached_property
 from typing import Any, cast
 
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -31,18 +30,17 @@ from apps.core.api.pagination import PageNumberPaginationWithSize
 from apps.users.models import User
 
 
-class CachedCountPaginator(Paginator):
-    """Django's paginator, with the total cached like the pages: COUNT(*) reads every matching row,
-    and every page of one list (the same query) shares it."""
+class ArticleListPagination(CursorPagination):
+    """DRF's cursor pagination: each page starts where the last one ended (WHERE published_at < x,
+    read from an index), so any page costs what the first one does; a page number would make the
+    database read and skip every row before it, and its total would count them all."""
 
-    @cached_property
-    def count(self) -> int:
-        articles = cast(QuerySet[Article], self.object_list)
-        return article_cache.cached(f"count:{articles.query}", articles.count)
+    page_size_query_param = "page_size"
+    max_page_size = 100
 
-
-class ArticleListPagination(PageNumberPaginationWithSize):
-    django_paginator_class = CachedCountPaginator
+    def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> tuple[str, ...]:
+        # The selector's ordering, which the query serializer chose from PUBLIC_ORDERINGS.
+        return tuple(str(field) for field in queryset.query.order_by)
 
 
 def _user(request: Request) -> User | None:
@@ -93,6 +91,8 @@ class ArticleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_queryset(self) -> QuerySet[Article]:
         if self.action == "list":
+            if "page" in self.request.query_params:
+                raise ValidationError({"page": ["This list pages by cursor: follow the `next` link."]})
             query = ArticleListQuerySerializer(data=self.request.query_params)
             query.is_valid(raise_exception=True)
             return selectors.article_list_published(

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.db import connection
@@ -26,7 +26,6 @@ def test_the_public_list_shows_only_published_articles_newest_first(api_client):
     ArticleFactory()  # a draft
     ArticleFactory(status=Article.Status.SCHEDULED, publish_at=timezone.now() + timedelta(days=1))
     body = api_client.get(reverse(LIST_URL)).json()
-    assert body["count"] == 2
     assert [item["slug"] for item in body["results"]] == [newer.slug, older.slug]
     assert set(body["results"][0]) >= {"title", "slug", "body", "author", "status", "published_at", "url"}
     assert "email" not in body["results"][0]["author"]
@@ -42,7 +41,17 @@ def test_the_list_filters_by_author_and_dates_and_orders_by_title(api_client):
     recent = api_client.get(
         reverse(LIST_URL), {"published_after": str(timezone.now().date() - timedelta(days=1))}
     )
-    assert recent.json()["count"] == 2
+    assert len(recent.json()["results"]) == 2
+
+
+def test_the_date_filters_include_both_named_days_whole(api_client):
+    day = timezone.now().date() - timedelta(days=10)
+    start = timezone.make_aware(datetime.combine(day, time.min))
+    inside = [ArticleFactory(published=True, published_at=start + timedelta(hours=h)) for h in (0, 23)]
+    ArticleFactory(published=True, published_at=start - timedelta(microseconds=1))
+    ArticleFactory(published=True, published_at=start + timedelta(days=1))
+    response = api_client.get(reverse(LIST_URL), {"published_after": str(day), "published_before": str(day)})
+    assert [item["slug"] for item in response.json()["results"]] == [inside[1].slug, inside[0].slug]
 
 
 @pytest.mark.parametrize(
@@ -52,7 +61,9 @@ def test_the_list_filters_by_author_and_dates_and_orders_by_title(api_client):
         ({"published_after": "yesterday"}, "published_after"),
         ({"ordering": "body"}, "ordering"),
         ({"published_after": "2026-02-01", "published_before": "2026-01-01"}, "published_before"),
-        ({"page": "999"}, None),
+        ({"page": "2"}, "page"),
+        ({"page": "99999999"}, "page"),
+        ({"cursor": "not-a-cursor"}, None),
     ],
 )
 def test_bad_list_parameters_are_4xx_naming_the_parameter(api_client, params, field):
@@ -75,15 +86,35 @@ def test_the_list_runs_the_same_number_of_queries_for_5_and_50_rows(api_client):
     assert counts[0] == counts[1]
 
 
-def test_another_page_of_the_same_list_reuses_the_cached_total_instead_of_counting_again(api_client):
-    ArticleFactory.create_batch(3, published=True)
-    api_client.get(reverse(LIST_URL), {"page_size": 1})
-
+def test_the_list_pages_by_cursor_through_every_article_once_without_counting(api_client):
+    articles = ArticleFactory.create_batch(5, published=True)
+    seen, url, pages = [], reverse(LIST_URL) + "?page_size=2", 0
     with CaptureQueriesContext(connection) as queries:
-        response = api_client.get(reverse(LIST_URL), {"page_size": 1, "page": 2})
-
-    assert response.json()["count"] == 3
+        while url:
+            body = api_client.get(url).json()
+            assert "count" not in body
+            seen += [item["slug"] for item in body["results"]]
+            url, pages = body["next"], pages + 1
+    assert pages == 3
+    expected = sorted(articles, key=lambda article: (article.published_at, article.pk), reverse=True)
+    assert seen == [article.slug for article in expected]
     assert not [query for query in queries.captured_queries if "COUNT(" in query["sql"].upper()]
+
+
+def test_a_page_number_is_refused_with_a_400_that_says_to_follow_the_cursor(api_client):
+    ArticleFactory(published=True)
+    response = api_client.get(reverse(LIST_URL), {"page": "5000"})
+    assert response.status_code == 400
+    assert "cursor" in response.json()["error"]["fields"]["page"][0]
+
+
+def test_the_title_ordering_pages_by_cursor_too(api_client):
+    for title in ["C", "A", "B", "A"]:
+        ArticleFactory(published=True, title=title)
+    first = api_client.get(reverse(LIST_URL), {"ordering": "title", "page_size": 2}).json()
+    second = api_client.get(first["next"]).json()
+    titles = [item["title"] for item in first["results"] + second["results"]]
+    assert titles == ["A", "A", "B", "C"]
 
 
 def test_an_author_creates_a_draft_and_a_bad_payload_names_the_field(api_client):

@@ -239,7 +239,7 @@ def test_one_clients_host_port_never_reaches_another_clients_links(clean_log: Se
         assert poisoned.json()["next"].startswith("http://localhost:6666/")
     honest = clean_log.send("GET", page, headers={"Host": "localhost"})
     assert honest.status == 200
-    assert honest.json()["next"] == "http://localhost/api/v1/articles/?page=2&page_size=1"
+    assert honest.json()["next"].startswith("http://localhost/api/v1/articles/?cursor=")
     assert clean_log.send("GET", page).json()["next"].startswith(f"http://127.0.0.1:{clean_log.web.port}/")
 
 

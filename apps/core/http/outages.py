@@ -19,6 +19,7 @@ from typing import Literal
 
 from django.db.utils import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 
 from apps.core.api.errors import error_response
 
@@ -69,8 +70,6 @@ _MESSAGES: dict[Failure, tuple[str, str]] = {
     "timeout": ("query_timeout", "The request took too long on our side and was stopped; try again later."),
 }
 
-_PAGE = "<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1><p>{message}</p>"
-
 
 def outage_response(request: HttpRequest, error: BaseException, failure: Failure) -> HttpResponse:
     """The 503, in the API's error shape on API paths and a short page elsewhere, logged once."""
@@ -84,8 +83,8 @@ def outage_response(request: HttpRequest, error: BaseException, failure: Failure
     if request.path.startswith("/api/"):
         response = error_response(503, code, message)
     else:
-        # No template: rendering one runs context processors, and those may query the database.
-        response = HttpResponse(_PAGE.format(message=message), status=503)
+        # Rendered without the request: context processors, which may query the database, do not run.
+        response = HttpResponse(render_to_string("503.html", {"message": message}), status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"
     # Django would log "Service Unavailable: <path>" again; the line above says more.

@@ -93,13 +93,15 @@ def test_an_api_request_during_an_outage_gets_503_in_the_error_shape_with_retry_
 
 
 @pytest.mark.urls(__name__)
-def test_a_page_request_during_an_outage_gets_a_short_503_page(client):
+def test_a_page_request_during_an_outage_gets_the_styled_503_page(client):
+    # Without the django_db mark, a query on the way (a context processor, say) fails the test.
     response = client.get("/refused/")
 
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert response["Content-Type"].startswith("text/html")
-    assert b"Service unavailable" in response.content
+    assert b"<h1>Service unavailable</h1>" in response.content
+    assert b'class="code">503<' in response.content
 
 
 @pytest.mark.urls(__name__)
