@@ -1,4 +1,4 @@
-# Keel: the one entry point for humans and CI. `make` alone lists the targets.
+# The one entry point for humans and CI. `make` alone lists the targets.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -20,12 +20,12 @@ DEPLOY_CHECK_ENV := DJANGO_SETTINGS_MODULE=config.settings.production DEBUG=fals
 
 .PHONY: help
 help: ## List the targets
-	@echo "Keel: make <target>"
+	@echo "make <target>"
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-15s %s\n", $$1, $$2}'
 
 .uv/bin/uv:
 	@echo "uv not found; installing it into .uv/"
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Keel needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "This project needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
 	$(PYTHON) -m venv .uv
 	.uv/bin/pip install --quiet uv
 
@@ -41,7 +41,7 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 install: $(VENV)/.synced ## Create .venv and install the locked dependencies
 
 # A host needs only what the site runs: no test, lint or type-checking packages (the dev group).
-# RUNTIME_VENV=/srv/keel/.venv puts it elsewhere; the deploy renderer's DEPLOY_VENV names it.
+# RUNTIME_VENV=/srv/app/.venv puts it elsewhere; the deploy renderer's DEPLOY_VENV names it.
 RUNTIME_VENV ?= $(VENV)
 .PHONY: install-runtime
 install-runtime: | $(UV) ## Install only the runtime dependencies (no dev group) into RUNTIME_VENV (.venv), as a host should
@@ -68,7 +68,7 @@ CELERY_LOGLEVEL ?= INFO
 
 .PHONY: run
 run: migrate ## Run the development server on 127.0.0.1:$PORT, plus a worker and beat when a broker is configured
-	@echo "Keel is starting at http://127.0.0.1:$(PORT)/  (API docs: http://127.0.0.1:$(PORT)/api/docs/)"
+	@echo "Starting at http://127.0.0.1:$(PORT)/  (API docs: http://127.0.0.1:$(PORT)/api/docs/)"
 ifeq ($(BROKER_CONFIGURED),yes)
 	@echo "A broker is configured: a Celery worker and beat run beside the server. Ctrl-C stops all three."
 	@trap 'kill $$worker $$beat 2>/dev/null; wait' EXIT; \
@@ -96,9 +96,9 @@ beat: need-broker migrate ## Run Celery beat: the schedule in code, synced into 
 # DATABASE_URL names the server; DB then only checks that it is of the kind asked for.
 # The test profile is forced: the development default exported above would win over pytest.ini.
 DB ?= postgres
-TEST_DATABASE_URL_postgres := postgres://postgres@127.0.0.1:5432/keel
-TEST_DATABASE_URL_mariadb := mysql://root@127.0.0.1:3306/keel
-TEST_DATABASE_URL_sqlite := sqlite:///$(CURDIR)/build/test-keel.sqlite3
+TEST_DATABASE_URL_postgres := postgres://postgres@127.0.0.1:5432/app
+TEST_DATABASE_URL_mariadb := mysql://root@127.0.0.1:3306/app
+TEST_DATABASE_URL_sqlite := sqlite:///$(CURDIR)/build/test-app.sqlite3
 TEST_DATABASE_SCHEME_postgres := postgres
 TEST_DATABASE_SCHEME_mariadb := mysql
 TEST_DATABASE_SCHEME_sqlite := sqlite
@@ -166,7 +166,7 @@ test-next: install ## The fast suite on the newest Python here with the newest D
 	echo "make test-next: $$($(NEXT_VENV)/bin/python -c 'import django, platform; print("Python", platform.python_version(), "with Django", django.get_version())')" && \
 	DJANGO_SETTINGS_MODULE=config.settings.test $(NEXT_VENV)/bin/pytest -m "not integration" $(PYTEST_ARGS)
 
-# The commands Keel runs, each with the Debian package that has it; each target checks only its
+# The commands the stack runs, each with the Debian package that has it; each target checks only its
 # own (a target's variable applies to its prerequisites). lwp-request stands for Perl's LWP, which
 # Munin's stock nginx plugins load.
 SYSTEM_COMMANDS := nginx:nginx redis-server:redis-server openssl:openssl munin-run:munin-node lwp-request:libwww-perl wrk:wrk chromium:chromium sudo:sudo
@@ -184,10 +184,10 @@ system-deps: ## Check the system packages (nginx, redis-server, openssl, munin-n
 	done; \
 	if [ -z "$$missing" ]; then exit 0; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "Installing the system packages Keel runs:$$missing"; \
+	  echo "Installing the system packages the stack runs:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	else \
-	  echo "Keel needs these system packages:$$missing. Install them with: sudo apt-get install -y$$missing" >&2; \
+	  echo "The stack needs these system packages:$$missing. Install them with: sudo apt-get install -y$$missing" >&2; \
 	  exit 2; \
 	fi
 

@@ -1,4 +1,4 @@
-"""The ceiling: the least a WSGI app can do, served by the same gunicorn and nginx configs as Keel."""
+"""The ceiling: the least a WSGI app can do, served by the same gunicorn and nginx configs as the project."""
 
 from collections.abc import Callable, Iterable
 from typing import Any

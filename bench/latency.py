@@ -3,7 +3,7 @@
     python -m bench.latency 40 < cases.json      # run with the stack's env and bench.settings
 
 Reads [{"name", "path", "headers"}] on stdin; serves each path `requests` times in a row through
-Django's test client (Keel's whole middleware, production settings, the real database and Redis;
+Django's test client (the project's whole middleware, production settings, the real database and Redis;
 no server, no network, no queue of other requests) and prints each one's p50 and p90 in ms. wrk's
 figures at 32 connections are mostly the time spent queued behind other requests, which a busy
 machine moves more than the table's size does; one request at a time measures what the size

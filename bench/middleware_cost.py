@@ -1,4 +1,4 @@
-"""What each of Keel's middleware costs a request, measured in-process; run with the stack's env.
+"""What each of the project's middleware costs a request, measured in-process; run with the stack's env.
 
     python -m bench.middleware_cost 2000
 

@@ -8,12 +8,12 @@ from DATABASE_URL's server, dropped at the end), the production stack of `make u
 gunicorn, Celery worker and beat under supervisord, production settings) and, beside it with the
 same gunicorn and nginx configs: a bare WSGI hello-world (the ceiling every case is divided by, so
 results compare across machines), and the bench's reference views (bench/urls.py) twice, once with
-Keel's settings and once with startproject's middleware list (bench/settings_plain.py). Per-client
+the project's settings and once with startproject's middleware list (bench/settings_plain.py). Per-client
 rate limits (nginx limit_req, DRF throttles) are off, as all the load comes from one address; every
 other setting is production's. Each case is warmed up, then BENCH_ROUNDS interleaved rounds of wrk
 run, and medians are reported.
 
-`make bench` seeds BENCH_ARTICLES articles with `seed_demo` and compares Keel with the ceiling, a
+`make bench` seeds BENCH_ARTICLES articles with `seed_demo` and compares the project with the ceiling, a
 trivial view with startproject's middleware, and its uncached list with a stock DRF list; it
 measures each middleware's cost in-process (bench/middleware_cost.py) and the Celery figures.
 `make bench-scale` runs the cases that read the articles table at each of BENCH_SCALE_ARTICLES
@@ -228,14 +228,14 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
 def _postgres_base_url() -> str:
     url = os.environ.get("DATABASE_URL", "") or render.load_env().get("DATABASE_URL", "")
     return (
-        url if url.startswith(("postgres://", "postgresql://")) else "postgres://postgres@127.0.0.1:5432/keel"
+        url if url.startswith(("postgres://", "postgresql://")) else "postgres://postgres@127.0.0.1:5432/app"
     )
 
 
 @contextlib.contextmanager
 def fresh_database() -> Iterator[str]:
     base = urlsplit(_postgres_base_url())
-    name = f"{base.path.strip('/') or 'keel'}_bench_{os.getpid()}"
+    name = f"{base.path.strip('/') or 'app'}_bench_{os.getpid()}"
     admin_url = urlunsplit(base._replace(path="/postgres"))
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -309,7 +309,7 @@ def _web_environment(context: dict[str, object]) -> dict[str, str]:
 def start_app(
     processes: Processes, env: dict[str, str], build: Path, port: int, app: str, what: str, path: str = "/"
 ) -> None:
-    """`app` under Keel's gunicorn config behind Keel's nginx config, on its own port and build dir."""
+    """`app` under the project's gunicorn config behind its nginx config, on its own port and build dir."""
     app_env = dict(env, DEPLOY_BUILD_DIR=str(build), NGINX_LISTEN=f"127.0.0.1:{port}")
     context, _ = render.render(app_env)
     app_env.update(_web_environment(context))
@@ -333,7 +333,7 @@ def start_app(
 
 
 def start_ceiling(processes: Processes, env: dict[str, str], build: Path, port: int) -> None:
-    """The hello-world app: Keel's gunicorn config behind Keel's nginx config, on its own port."""
+    """The hello-world app: the project's gunicorn config behind its nginx config, on its own port."""
     start_app(processes, env, build, port, "bench.hello:application", "the ceiling app")
 
 
@@ -469,10 +469,10 @@ def cases(fixtures: dict[str, Any]) -> list[Case]:
         Case("healthz", "/healthz", "/healthz", min_ratio=0.70),
         Case("hello_plain", "trivial view, startproject's middleware", "/bench/hello/", server="plain"),
         Case(
-            "hello_keel",
-            "trivial view, Keel's middleware",
+            "hello_house",
+            "trivial view, the house middleware",
             "/bench/hello/",
-            server="keel",
+            server="house",
             versus="hello_plain",
             min_versus=0.95,
         ),
@@ -580,7 +580,8 @@ def bench_celery(
 ) -> dict[str, Any]:
     """Round trip and throughput of no-op tasks, production reliability settings on, then off."""
     # The stack's own worker makes way for workers started with each setting, the same command.
-    deploy_stack._supervisorctl(render.build_context(env), "stop", "keel:worker")
+    context = render.build_context(env)
+    deploy_stack._supervisorctl(context, "stop", f"{context['SLUG']}:worker")
     modes = {"on": env, "off": dict(env, **RELIABILITY_OFF)}
     roundtrips: list[dict[str, float]] = []
     throughput: dict[str, list[float]] = {"on": [], "off": []}
@@ -822,15 +823,15 @@ Servers = dict[str, int]
 
 def start_servers(processes: Processes, database_url: str, out: Path) -> tuple[dict[str, str], Servers]:
     """Redis, the stack, the ceiling, and three servers of the bench's reference views (bench/urls.py),
-    each with the stack's gunicorn and nginx configs: the trivial view with Keel's settings and with
-    startproject's middleware list, and the stock list beside Keel's. The stack runs production's
+    each with the stack's gunicorn and nginx configs: the trivial view with the project's settings and
+    with startproject's middleware list, and the stock list beside the project's. The stack runs production's
     settings untouched."""
     redis_url = start_redis(processes, out / "redis")
-    servers = {name: free_port() for name in ("stack", "ceiling", "keel", "plain", "reference")}
+    servers = {name: free_port() for name in ("stack", "ceiling", "house", "plain", "reference")}
     env = bench_env(database_url, redis_url, out / "stack", servers["stack"])
     print(
         "bench: starting the stack on 127.0.0.1:{stack}, the ceiling on 127.0.0.1:{ceiling}, the reference "
-        "views with Keel's middleware on 127.0.0.1:{keel}, with startproject's on 127.0.0.1:{plain}".format(
+        "views with our middleware on 127.0.0.1:{house}, with startproject's on 127.0.0.1:{plain}".format(
             **servers
         )
     )
@@ -838,7 +839,7 @@ def start_servers(processes: Processes, database_url: str, out: Path) -> tuple[d
     start_ceiling(processes, env, out / "ceiling", servers["ceiling"])
     # The trivial view's two servers serve nothing else: a worker that has served the lists has a
     # larger heap to collect, which would weigh on one side of the comparison only.
-    for name, module in (("keel", BENCH_SETTINGS), ("plain", PLAIN_SETTINGS), ("reference", BENCH_SETTINGS)):
+    for name, module in (("house", BENCH_SETTINGS), ("plain", PLAIN_SETTINGS), ("reference", BENCH_SETTINGS)):
         app_env = dict(env, DJANGO_SETTINGS_MODULE=module)
         start_app(processes, app_env, out / name, servers[name], "config.wsgi", module, "/bench/hello/")
     return env, servers
@@ -966,7 +967,7 @@ def growth(small: dict[str, Any], large: dict[str, Any]) -> dict[str, dict[str, 
             "large": {key: after[key] for key in ("p50_ms", "p99_ms", "rps")},
             "p50_ratio": after["p50_ms"] / before["p50_ms"] if before["p50_ms"] else float("inf"),
             "rps_ratio": after["rps"] / before["rps"] if before["rps"] else 0.0,
-            # The ceiling is not Keel's: its figures say how busy the machine was, nothing to meet.
+            # The ceiling is not the project's: its figures say how busy the machine was, nothing to meet.
             "met": None,
         }
         if "in_process" in before and "in_process" in after:

@@ -1,6 +1,6 @@
-"""The bench's settings with the middleware list of Django's `startproject` instead of Keel's.
+"""The bench's settings with the middleware list of Django's `startproject` instead of the project's.
 
-Served beside the stack, so the trivial view's two figures compare what Keel's own middleware
+Served beside the stack, so the trivial view's two figures compare what the project's own middleware
 costs against a new Django project, every other setting being the same.
 """
 

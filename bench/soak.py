@@ -302,7 +302,7 @@ def program_pids(env: dict[str, str]) -> dict[str, set[tuple[int, int]]]:
     table = process_table()
     found: dict[str, set[tuple[int, int]]] = {}
     for program in PROGRAMS:
-        output = deploy_stack._supervisorctl(context, "pid", f"keel:{program}").stdout.strip()
+        output = deploy_stack._supervisorctl(context, "pid", f"{context['SLUG']}:{program}").stdout.strip()
         if not output.isdigit() or int(output) not in table:
             found[program] = set()
             continue
@@ -431,7 +431,8 @@ def soak(settings: Settings, processes: Processes, database_url: str) -> Outcome
     queue_left = _wait_for_queue(redis.Redis.from_url(f"{redis_url}/1"), "celery", at_most=0)
     tasks_run = tasks_succeeded(logs, offsets)
 
-    worker_main = int(deploy_stack._supervisorctl(render.build_context(env), "pid", "keel:worker").stdout)
+    context = render.build_context(env)
+    worker_main = int(deploy_stack._supervisorctl(context, "pid", f"{context['SLUG']}:worker").stdout)
     print(
         f"soak: {settings.worker_tasks} no-op tasks through the worker, watching its main process", flush=True
     )

@@ -1,8 +1,8 @@
-"""Keel's routes plus the bench's references, mounted only by bench/settings.py.
+"""The project's routes plus the bench's references, mounted only by bench/settings.py.
 
 - `bench/hello/`: the least a Django view can do, so its req/s is what the middleware costs.
 - `bench/stock-articles/`: the public list written as DRF's documentation writes one (a
-  ModelSerializer, PageNumberPagination, ListAPIView), the reference Keel's own list is held to.
+  ModelSerializer, PageNumberPagination, ListAPIView), the reference the project's own list is held to.
 """
 
 from django.http import HttpRequest, JsonResponse
@@ -12,7 +12,7 @@ from rest_framework import generics, pagination, serializers
 from apps.articles.models import Article
 from apps.users.models import User
 from config.urls import *  # noqa: F403
-from config.urls import urlpatterns as keel_urlpatterns
+from config.urls import urlpatterns as project_urlpatterns
 
 
 def hello(request: HttpRequest) -> JsonResponse:
@@ -57,5 +57,5 @@ class StockArticleList(generics.ListAPIView[Article]):
 urlpatterns = [
     path("bench/hello/", hello, name="bench-hello"),
     path("bench/stock-articles/", StockArticleList.as_view(), name="bench-stock-articles"),
-    *keel_urlpatterns,
+    *project_urlpatterns,
 ]

@@ -1,4 +1,4 @@
-"""Every environment variable Keel reads, declared once, and the one reader of them.
+"""Every environment variable the project reads, declared once, and the one reader of them.
 
     from config.env import env_value
     DEBUG = env_value("DEBUG", profile="development")
@@ -213,7 +213,7 @@ VARIABLES: tuple[Var, ...] = (
             "str",
             f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
             "The database: postgres://..., mysql://... or sqlite:///path (default: db.sqlite3, no server).",
-            profiles={"test": "postgres://postgres@127.0.0.1:5432/keel"},
+            profiles={"test": "postgres://postgres@127.0.0.1:5432/app"},
         ),
         Var(
             "DATABASE_CONNECT_TIMEOUT",
@@ -448,7 +448,7 @@ VARIABLES: tuple[Var, ...] = (
             "Production: HSTS asks for browsers' preload lists.",
             read_by=(SETTINGS, RENDER),
         ),
-        Var("NUM_PROXIES", "int", 0, "Trusted proxies in front of the app (1 behind Keel's nginx)."),
+        Var("NUM_PROXIES", "int", 0, "Trusted proxies in front of the app (1 behind the deploy's nginx)."),
         Var("AXES_FAILURE_LIMIT", "int", 5, "Failed logins per username and address before a lockout (429)."),
         Var("AXES_COOLOFF_SECONDS", "int", 15 * 60, "Seconds a lockout lasts."),
         Var("AXES_ENABLED", "bool", True, "Login lockouts on or off."),
@@ -629,7 +629,10 @@ VARIABLES: tuple[Var, ...] = (
         Var(
             "GUNICORN_BIND",
             "str",
-            "unix:/run/keel/gunicorn.sock",
+            Derived(
+                "unix:/run/PROJECT_SLUG/gunicorn.sock",
+                lambda read: f"unix:/run/{read('PROJECT_SLUG')}/gunicorn.sock",
+            ),
             "unix:/path or host:port; the renderer puts the socket in DEPLOY_RUN_DIR.",
             read_by=(GUNICORN, RENDER),
         ),
@@ -713,7 +716,13 @@ VARIABLES: tuple[Var, ...] = (
             read_by=(GUNICORN,),
         ),
         Var("GUNICORN_LOG_LEVEL", "str", "info", "gunicorn's log level.", read_by=(GUNICORN,)),
-        Var("GUNICORN_PROC_NAME", "str", "keel-web", "gunicorn's process name.", read_by=(GUNICORN,)),
+        Var(
+            "GUNICORN_PROC_NAME",
+            "str",
+            Derived("PROJECT_SLUG-web", lambda read: f"{read('PROJECT_SLUG')}-web"),
+            "gunicorn's process name.",
+            read_by=(GUNICORN,),
+        ),
         Var(
             "GUNICORN_CONTROL_SOCKET",
             "str",
@@ -950,7 +959,7 @@ VARIABLES: tuple[Var, ...] = (
 
 @cache
 def variables() -> dict[str, Var]:
-    """Keel's variables and every project app's (`apps/<name>/conf.py`), by name."""
+    """The core variables and every project app's (`apps/<name>/conf.py`), by name."""
     from config import project_apps
 
     table: dict[str, Var] = {}
@@ -981,7 +990,7 @@ def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def export_dotenv() -> None:
-    """Put `.env`'s values into the process environment where unset, for the programs Keel starts."""
+    """Put `.env`'s values into the process environment where unset, for the programs the project starts."""
     for key, value in dotenv(ENV_FILE).items():
         os.environ.setdefault(key, value)
 
@@ -1073,11 +1082,11 @@ def reference() -> str:
         "<!-- Generated from config/env.py and apps/*/conf.py by `make settings-doc`; `make lint` fails when",
         "     this file is out of date. Edit the declarations, not this file. -->",
         "",
-        "Every variable Keel reads, with its type, its default and what reads it. Values come from the",
-        "process environment, then `.env` (the environment wins); an empty value counts as unset.",
+        "Every variable the project reads, with its type, its default and what reads it. Values come",
+        "from the process environment, then `.env` (the environment wins); an empty value counts as unset.",
         "Where a default differs by settings profile (development, test, production) or by render",
         "target (local, host), each is given. `.env.example` lists the ones a deployer usually sets.",
-        "`python -m config.env NAME` prints a value as Keel reads it here.",
+        "`python -m config.env NAME` prints a value as the project reads it here.",
         "",
     ]
     by_topic: dict[str, list[Var]] = {}

@@ -4,8 +4,8 @@ An app is a package `apps/<name>/` with an `apps.py`. It is installed by existin
 (`apps/<name>/urls.py`) are mounted at `/<name>/`, its API (`apps/<name>/api/urls.py`) under
 `/api/v1/`, its periodic tasks (`apps/<name>/schedule.py`) join the beat schedule, its settings
 (`apps/<name>/conf.py`) join the settings and the settings reference. Deleting the
-folder removes it. This keeps a fork's work out of the files that Keel
-itself changes, so pulling Keel's improvements merges cleanly.
+folder removes it. This keeps a fork's work out of the files that the
+upstream template changes, so pulling its improvements merges cleanly.
 """
 
 from importlib import import_module

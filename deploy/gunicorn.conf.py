@@ -1,4 +1,4 @@
-"""Gunicorn's configuration: every value through Keel's one reader (config/env.py).
+"""Gunicorn's configuration: every value through the project's one reader (config/env.py).
 
 Used as `gunicorn -c deploy/gunicorn.conf.py config.wsgi` from the checkout. Names, types and
 defaults live in config/env.py (and docs/settings.md); the process environment wins over `.env`.

@@ -91,7 +91,7 @@ def build_context(env: Mapping[str, str]) -> dict[str, Any]:
         path = get(name)
         return path if env_is_set(name, environ=env) else app_dir / path.relative_to(PROJECT_DIR)
 
-    slug = re.sub(r"[^a-z0-9_]", "_", get("PROJECT_SLUG").lower()) or "keel"
+    slug = re.sub(r"[^a-z0-9_]", "_", get("PROJECT_SLUG").lower()) or "app"
     app_dir, build_dir = get("DEPLOY_APP_DIR"), get("DEPLOY_BUILD_DIR")
     run_dir = get("DEPLOY_RUN_DIR", build_dir / "run", Path(f"/run/{slug}"))
     log_dir = get("DEPLOY_LOG_DIR", build_dir / "log", Path(f"/var/log/{slug}"))

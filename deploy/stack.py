@@ -80,7 +80,7 @@ def up(env: Mapping[str, str]) -> int:
         return _fail(
             f"{' and '.join(missing)} not set. The stack runs against real services; export them or "
             "put them in .env, e.g.\n"
-            "  DATABASE_URL=postgres://postgres@127.0.0.1:5432/keel\n"
+            "  DATABASE_URL=postgres://postgres@127.0.0.1:5432/app\n"
             "  REDIS_URL=redis://127.0.0.1:6379"
         )
     try:

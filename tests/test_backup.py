@@ -29,7 +29,7 @@ def psql(sql: str, database: str = "postgres") -> str:
 @pytest.fixture(scope="module")
 def migrated_template(tmp_path_factory) -> Iterator[str]:
     """A migrated database to copy: migrating once saves a minute per test."""
-    name = f"keel_backup_template_{os.getpid()}"
+    name = f"backup_template_{os.getpid()}"
     psql(f'DROP DATABASE IF EXISTS "{name}"')
     psql(f'CREATE DATABASE "{name}"')
     manage(name, tmp_path_factory.mktemp("unused"), "migrate", "--no-input")
@@ -39,7 +39,7 @@ def migrated_template(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture
 def database(migrated_template: str) -> Iterator[str]:
-    name = f"keel_backup_{os.getpid()}"
+    name = f"backup_{os.getpid()}"
     psql(f'DROP DATABASE IF EXISTS "{name}"')
     psql(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
     yield name
@@ -143,10 +143,10 @@ def test_a_backup_and_its_directory_are_readable_by_their_owner_alone(database, 
 
 
 def test_the_backup_timers_service_runs_make_backup_with_the_production_settings(database, tmp_path):
-    """deploy/systemd/keel-backup.service's command, with its environment, as the timer starts it."""
+    """deploy/systemd/app-backup@.service's command, with its environment, as the timer starts it."""
     unit = configparser.ConfigParser(strict=False, interpolation=None)
     unit.optionxform = str  # type: ignore[assignment,method-assign]
-    unit.read(ROOT / "deploy" / "systemd" / "keel-backup.service")
+    unit.read(ROOT / "deploy" / "systemd" / "app-backup@.service")
     service = unit["Service"]
     environment = dict(line.split("=", 1) for line in service["Environment"].splitlines())
     assert environment["DJANGO_SETTINGS_MODULE"] == "config.settings.production"

@@ -88,11 +88,11 @@ def test_a_new_run_shows_the_replaced_runs_ratios_beside_its_own(tmp_path):
     assert "| a case the previous run did not have | 100 | 0.02 | - |" in text
 
 
-def test_the_report_holds_keel_to_its_references_and_lists_each_middlewares_cost(tmp_path):
+def test_the_report_holds_the_project_to_its_references_and_lists_each_middlewares_cost(tmp_path):
     results = copy.deepcopy(RESULTS)
     results["cases"]["hello_plain"] = _case("trivial view, startproject's middleware", 2_000.0, 0.34)
-    results["cases"]["hello_keel"] = _case(
-        "trivial view, Keel's middleware",
+    results["cases"]["hello_house"] = _case(
+        "trivial view, the house middleware",
         1_800.0,
         0.3,
         versus="hello_plain",
@@ -109,7 +109,7 @@ def test_the_report_holds_keel_to_its_references_and_lists_each_middlewares_cost
     text = write_performance(results, tmp_path / "performance.md")
 
     assert (
-        "- trivial view, Keel's middleware: 0.90 x trivial view, startproject's middleware "
+        "- trivial view, the house middleware: 0.90 x trivial view, startproject's middleware "
         "(>= 0.95 x trivial view, startproject's middleware): NOT met" in text
     )
     assert "none 50 µs, all 250 µs" in text

@@ -33,7 +33,7 @@ def database_settings(url: str, **env: str) -> dict:
 
 
 def test_mariadb_connections_use_utf8mb4_strict_mode_and_a_connect_timeout():
-    database = database_settings("mysql://root@127.0.0.1:3306/keel", DATABASE_CONNECT_TIMEOUT="3")
+    database = database_settings("mysql://root@127.0.0.1:3306/app", DATABASE_CONNECT_TIMEOUT="3")
     assert database["ENGINE"] == "django.db.backends.mysql"
     assert database["OPTIONS"] == {
         "charset": "utf8mb4",
@@ -44,18 +44,18 @@ def test_mariadb_connections_use_utf8mb4_strict_mode_and_a_connect_timeout():
 
 
 def test_sqlite_writers_wait_for_the_lock_instead_of_failing_at_once():
-    database = database_settings("sqlite:////tmp/keel.sqlite3", DATABASE_SQLITE_TIMEOUT="7")
+    database = database_settings("sqlite:////tmp/app.sqlite3", DATABASE_SQLITE_TIMEOUT="7")
     assert database["OPTIONS"] == {"timeout": 7, "transaction_mode": "IMMEDIATE"}
 
 
 def test_pool_and_statement_timeout_apply_to_postgresql_only():
     # psycopg's pool and statement_timeout have no equivalent in Django's MySQL and SQLite backends:
     # there the setting degrades to plain connections closed after each request.
-    mariadb = database_settings("mysql://root@127.0.0.1:3306/keel", DATABASE_POOL="true")
+    mariadb = database_settings("mysql://root@127.0.0.1:3306/app", DATABASE_POOL="true")
     assert "pool" not in mariadb["OPTIONS"]
     assert "options" not in mariadb["OPTIONS"]
     assert mariadb["CONN_MAX_AGE"] == 0
-    postgres = database_settings("postgres://postgres@127.0.0.1:5432/keel", DATABASE_POOL="true")
+    postgres = database_settings("postgres://postgres@127.0.0.1:5432/app", DATABASE_POOL="true")
     assert postgres["OPTIONS"]["pool"]["max_size"] == 10
     assert postgres["OPTIONS"]["options"] == "-c statement_timeout=30000"
 

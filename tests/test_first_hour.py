@@ -59,11 +59,11 @@ def test_the_schema_opened_in_a_browser_is_json_the_browser_shows(client):
 
 
 def test_migrate_on_a_database_that_does_not_exist_says_how_to_create_it_in_one_line():
-    result = manage("migrate", DATABASE_URL="postgres://postgres@127.0.0.1:5432/keel_first_hour_missing")
+    result = manage("migrate", DATABASE_URL="postgres://postgres@127.0.0.1:5432/app_first_hour_missing")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
-    assert "createdb -h 127.0.0.1 -p 5432 -U postgres keel_first_hour_missing" in result.stderr
+    assert "createdb -h 127.0.0.1 -p 5432 -U postgres app_first_hour_missing" in result.stderr
 
 
 def test_site_url_follows_the_port_unless_set():

@@ -19,13 +19,13 @@ from tests.support.net import free_port
 from tests.support.waiting import http_answers, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-BUCKET = "keel-media"
+BUCKET = "app-media"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 SAVE_A_FILE = (
     "import django; django.setup();"
     "from django.core.files.base import ContentFile; from django.core.files.storage import default_storage;"
-    "name = default_storage.save('avatars/ada.txt', ContentFile(b'hello from keel'));"
+    "name = default_storage.save('avatars/ada.txt', ContentFile(b'hello from the app'));"
     "print(name); print(default_storage.url(name))"
 )
 
@@ -90,16 +90,16 @@ def test_with_a_bucket_uploads_go_to_object_storage_behind_signed_urls(s3_endpoi
     )
 
     assert name == "avatars/ada.txt"
-    assert s3.get_object(Bucket=BUCKET, Key="media/avatars/ada.txt")["Body"].read() == b"hello from keel"
+    assert s3.get_object(Bucket=BUCKET, Key="media/avatars/ada.txt")["Body"].read() == b"hello from the app"
     assert list(tmp_path.iterdir()) == []
     assert url.startswith(f"{s3_endpoint}/{BUCKET}/media/avatars/ada.txt?")
     assert "Signature" in url
     with urllib.request.urlopen(url, timeout=5) as response:
-        assert response.read() == b"hello from keel"
+        assert response.read() == b"hello from the app"
 
 
 def test_without_a_bucket_uploads_go_to_media_root(tmp_path):
     name, url = run_app(MEDIA_ROOT=str(tmp_path))
 
-    assert (tmp_path / name).read_bytes() == b"hello from keel"
+    assert (tmp_path / name).read_bytes() == b"hello from the app"
     assert url == "/media/avatars/ada.txt"

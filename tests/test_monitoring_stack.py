@@ -34,11 +34,12 @@ from tests.support.waiting import wait_for_http, wait_for_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-PLUGIN = ROOT / "monitoring" / "munin" / "plugins" / "keel_"
+PLUGIN = ROOT / "monitoring" / "munin" / "plugins" / "app_"
+SITE = "shop"  # the slug the plugins are linked under, as an operator installs them
 CATALOGUE = ROOT / "monitoring" / "statsd" / "catalogue.csv"
 SERVICES = ("queues", "beat_lag", "beats", "dead_letters", "gunicorn_workers")
 STOCK_NGINX_PLUGINS = Path("/usr/share/munin/plugins")
-CACHE_PREFIX = "keelstack"
+CACHE_PREFIX = "monitoringstack"
 SAMPLER = "apps.core.monitoring_tasks.sample_monitoring_gauges"
 GUNICORN_WORKERS = 2
 # How long gunicorn and the worker may take to start answering (a cold first start is slow).
@@ -101,7 +102,7 @@ def stack(django_db_setup, tmp_path_factory):
             "CACHE_KEY_PREFIX": CACHE_PREFIX,
             "STATSD_HOST": "127.0.0.1",
             "STATSD_PORT": str(listener.port),
-            "STATSD_PREFIX": "keel",
+            "STATSD_PREFIX": "app",
         }
         web_port = free_port()
         pidfile = run_dir / "gunicorn.pid"
@@ -112,7 +113,7 @@ def stack(django_db_setup, tmp_path_factory):
             # gunicorn 25's control socket defaults to one path in $HOME that every gunicorn shares.
             "--no-control-socket",
             # What deploy/gunicorn.conf.py sets from STATSD_HOST, STATSD_PORT and STATSD_PREFIX.
-            *("--statsd-host", f"127.0.0.1:{listener.port}", "--statsd-prefix", "keel"),
+            *("--statsd-host", f"127.0.0.1:{listener.port}", "--statsd-prefix", "app"),
         ]
         worker = [
             *(str(BIN / "celery"), "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING"),
@@ -157,25 +158,25 @@ def stack(django_db_setup, tmp_path_factory):
 
 # What a request, the three kinds of task outcome and the sampler must send, between them.
 EXPECTED = {
-    "keel.request.time.home",
-    "keel.request.time.v1_users_token",
-    "keel.request.time.unresolved",
-    "keel.request.status.2xx",
-    "keel.request.status.4xx",
-    "keel.request.db.queries",
-    "keel.request.db.time",
-    "keel.cache.get.hit",
-    "keel.cache.get.miss",
-    "keel.celery.task.apps_core_monitoring_tasks_sample_monitoring_gauges.runtime",
-    "keel.celery.task.apps_core_monitoring_tasks_sample_monitoring_gauges.succeeded",
-    "keel.celery.task.tests_monitoring_fails.failed",
-    "keel.celery.task.tests_monitoring_retries_once.retried",
-    "keel.celery.task.tests_monitoring_retries_once.succeeded",
-    "keel.celery.queue.celery.depth",
-    "keel.celery.beat.heartbeat_age",
-    "keel.gunicorn.requests",
-    "keel.gunicorn.request.duration",
-    "keel.gunicorn.request.status.200",
+    "app.request.time.home",
+    "app.request.time.v1_users_token",
+    "app.request.time.unresolved",
+    "app.request.status.2xx",
+    "app.request.status.4xx",
+    "app.request.db.queries",
+    "app.request.db.time",
+    "app.cache.get.hit",
+    "app.cache.get.miss",
+    "app.celery.task.apps_core_monitoring_tasks_sample_monitoring_gauges.runtime",
+    "app.celery.task.apps_core_monitoring_tasks_sample_monitoring_gauges.succeeded",
+    "app.celery.task.tests_monitoring_fails.failed",
+    "app.celery.task.tests_monitoring_retries_once.retried",
+    "app.celery.task.tests_monitoring_retries_once.succeeded",
+    "app.celery.queue.celery.depth",
+    "app.celery.beat.heartbeat_age",
+    "app.gunicorn.requests",
+    "app.gunicorn.request.duration",
+    "app.gunicorn.request.status.200",
 }
 
 
@@ -228,7 +229,7 @@ def test_every_metric_the_stack_sends_is_in_the_catalogue(exercised):
     uncatalogued = {
         name
         for name in names
-        if not any(pattern.fullmatch(name.removeprefix("keel.")) for pattern in patterns)
+        if not any(pattern.fullmatch(name.removeprefix("app.")) for pattern in patterns)
     }
     assert uncatalogued == set()
 
@@ -309,25 +310,25 @@ def crosses(value: float, level: str) -> bool:
 
 @pytest.fixture(scope="module")
 def plugin_dir(stack):
-    """The plugins as munin-node's servicedir holds them: keel_<service> symlinks to the one script."""
+    """The plugins as munin-node's servicedir holds them: <site>_<service> symlinks to the one script."""
     directory = stack.run_dir / "plugins"
     directory.mkdir()
     for service in SERVICES:
-        (directory / f"keel_{service}").symlink_to(PLUGIN)
+        (directory / f"{SITE}_{service}").symlink_to(PLUGIN)
     return directory
 
 
 def plugin_env(stack: Stack) -> dict[str, str]:
     return {
         "PATH": os.environ["PATH"],
-        "KEEL_METRICS_URL": f"{stack.url}/internal/metrics",
+        "METRICS_URL": f"{stack.url}/internal/metrics",
         "GUNICORN_PIDFILE": str(stack.pidfile),
     }
 
 
 def run_plugin(plugin_dir: Path, service: str, *args: str, env: dict[str, str]) -> str:
     result = subprocess.run(
-        [str(plugin_dir / f"keel_{service}"), *args], env=env, capture_output=True, text=True, timeout=30
+        [str(plugin_dir / f"{SITE}_{service}"), *args], env=env, capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -346,8 +347,8 @@ def test_plugins_reach_gunicorn_over_its_unix_socket(stack, plugin_dir):
     env = {
         **plugin_env(stack),
         # The socket wins: a URL nothing listens on would fail.
-        "KEEL_METRICS_URL": f"http://127.0.0.1:{closed_port()}/internal/metrics",
-        "KEEL_METRICS_SOCKET": str(stack.run_dir / "gunicorn.sock"),
+        "METRICS_URL": f"http://127.0.0.1:{closed_port()}/internal/metrics",
+        "METRICS_SOCKET": str(stack.run_dir / "gunicorn.sock"),
     }
     fields = parse_config(run_plugin(plugin_dir, "beat_lag", "config", env=env))
     stack.write_heartbeat(age_seconds=30)
@@ -358,15 +359,15 @@ def test_plugins_reach_gunicorn_over_its_unix_socket(stack, plugin_dir):
 
 
 def test_autoconf_says_no_with_the_reason_when_the_app_is_unreachable(stack, plugin_dir):
-    env = {**plugin_env(stack), "KEEL_METRICS_URL": f"http://127.0.0.1:{closed_port()}/internal/metrics"}
+    env = {**plugin_env(stack), "METRICS_URL": f"http://127.0.0.1:{closed_port()}/internal/metrics"}
     answer = parse_autoconf(run_plugin(plugin_dir, "queues", "autoconf", env=env))
     assert answer.startswith("no (app metrics unreachable")
 
 
 def test_plugins_report_unknown_values_when_the_app_is_unreachable(stack, plugin_dir):
-    env = {**plugin_env(stack), "KEEL_METRICS_URL": f"http://127.0.0.1:{closed_port()}/internal/metrics"}
+    env = {**plugin_env(stack), "METRICS_URL": f"http://127.0.0.1:{closed_port()}/internal/metrics"}
     result = subprocess.run(
-        [str(plugin_dir / "keel_beats")], env=env, capture_output=True, text=True, timeout=30, check=True
+        [str(plugin_dir / f"{SITE}_beats")], env=env, capture_output=True, text=True, timeout=30, check=True
     )
     assert result.stdout.splitlines() == ["sending.value U", "standby.value U"]
 
@@ -387,7 +388,7 @@ def test_gunicorn_plugin_counts_the_workers_of_a_master_run_by_another_user():
     signal 0 to the master then fails with EPERM, which still means it is alive."""
     if os.geteuid() != 0:
         pytest.skip("running the plugin as another user needs root")
-    folder = Path(tempfile.mkdtemp(prefix="keel-munin-"))  # pytest's tmp_path is closed to nobody
+    folder = Path(tempfile.mkdtemp(prefix="munin-"))  # pytest's tmp_path is closed to nobody
     folder.chmod(0o755)
     # A master with two children, as gunicorn's would be, owned by root.
     master = subprocess.Popen(
@@ -399,7 +400,7 @@ def test_gunicorn_plugin_counts_the_workers_of_a_master_run_by_another_user():
     try:
         pidfile = folder / "gunicorn.pid"
         pidfile.write_text(f"{master.pid}\n")
-        plugin = folder / "keel_gunicorn_workers"
+        plugin = folder / f"{SITE}_gunicorn_workers"
         # A copy, not a link: the checkout itself may be closed to nobody (a clone in a tmp_path).
         shutil.copy(PLUGIN, plugin)
         plugin.chmod(0o755)
@@ -446,18 +447,18 @@ def munin_run(service_dir: Path, conf_dir: Path, plugin: str, *args: str) -> str
 def shipped_plugin_conf(name: str) -> str:
     # Plugins run as root here: the plugins and the stack's socket sit in the test's private
     # temporary directory, which the shipped users cannot enter.
-    shipped = (ROOT / "monitoring" / "munin" / "plugin-conf.d" / name).read_text()
-    return shipped.replace("user nobody", "user root").replace("group keel", "group root")
+    shipped = (ROOT / "monitoring" / "munin" / "plugin-conf.d" / name).read_text().replace("SLUG", SITE)
+    return shipped.replace("user nobody", "user root").replace(f"group {SITE}", "group root")
 
 
 @pytest.fixture(scope="module")
 def munin_conf_dir(stack):
     directory = stack.run_dir / "plugin-conf.d"
     directory.mkdir()
-    shipped = shipped_plugin_conf("keel")
-    shipped = shipped.replace("/run/keel/gunicorn.sock", str(stack.run_dir / "gunicorn.sock"))
-    shipped = shipped.replace("/run/keel/gunicorn.pid", str(stack.pidfile))
-    (directory / "keel").write_text(shipped)
+    shipped = shipped_plugin_conf("app")
+    shipped = shipped.replace(f"/run/{SITE}/gunicorn.sock", str(stack.run_dir / "gunicorn.sock"))
+    shipped = shipped.replace(f"/run/{SITE}/gunicorn.pid", str(stack.pidfile))
+    (directory / SITE).write_text(shipped)
     return directory
 
 
@@ -465,9 +466,9 @@ def munin_conf_dir(stack):
 def test_munin_run_executes_each_plugin_with_the_shipped_plugin_conf(
     plugin_dir, munin_conf_dir, exercised, service
 ):
-    fields = parse_config(munin_run(plugin_dir, munin_conf_dir, f"keel_{service}", "config"))
-    known_values(munin_run(plugin_dir, munin_conf_dir, f"keel_{service}"), fields)
-    assert parse_autoconf(munin_run(plugin_dir, munin_conf_dir, f"keel_{service}", "autoconf")) == "yes"
+    fields = parse_config(munin_run(plugin_dir, munin_conf_dir, f"{SITE}_{service}", "config"))
+    known_values(munin_run(plugin_dir, munin_conf_dir, f"{SITE}_{service}"), fields)
+    assert parse_autoconf(munin_run(plugin_dir, munin_conf_dir, f"{SITE}_{service}", "autoconf")) == "yes"
 
 
 # --- request rates: Munin's stock nginx plugins on the deploy's nginx ------------------------

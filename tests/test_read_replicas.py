@@ -35,11 +35,11 @@ def app_env(primary: Cluster, replica: Cluster) -> dict[str, str]:
         "PATH": os.environ["PATH"],
         "PYTHONDONTWRITEBYTECODE": "1",
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": primary.url("keel"),
-        "DATABASE_REPLICA_URLS": replica.url("keel"),
+        "DATABASE_URL": primary.url("app"),
+        "DATABASE_REPLICA_URLS": replica.url("app"),
         "DATABASE_READ_YOUR_WRITES_SECONDS": str(READ_YOUR_WRITES_SECONDS),
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"),
-        "CACHE_KEY_PREFIX": f"keel-replica-test-{os.getpid()}",
+        "CACHE_KEY_PREFIX": f"replica-test-{os.getpid()}",
     }
 
 
@@ -77,7 +77,7 @@ class Client:
 def clusters() -> Iterator[tuple[Cluster, Cluster]]:
     with primary_and_replica() as (primary, replica):
         with primary.connect() as connection:
-            connection.execute("CREATE DATABASE keel")
+            connection.execute("CREATE DATABASE app")
         yield primary, replica
 
 
@@ -143,7 +143,7 @@ def backends_since(cluster: Cluster, started: object) -> list[str]:
     """Queries of the app's connections that started after `started` (the server's clock)."""
     with cluster.connect() as connection:
         rows = connection.execute(
-            "SELECT query FROM pg_stat_activity WHERE datname = 'keel' AND pid <> pg_backend_pid()"
+            "SELECT query FROM pg_stat_activity WHERE datname = 'app' AND pid <> pg_backend_pid()"
             " AND query_start > %s",
             [started],
         ).fetchall()
@@ -157,7 +157,7 @@ def server_clock(cluster: Cluster) -> object:
 
 def test_migrations_run_on_the_primary_and_reach_the_replica_by_streaming(clusters, token):
     primary, replica = clusters
-    with replica.connect("keel") as connection:
+    with replica.connect("app") as connection:
         in_recovery, applied = connection.execute(
             "SELECT pg_is_in_recovery(), count(*) FROM django_migrations"
         ).fetchone()

@@ -99,7 +99,7 @@ def test_cache_sessions_autocomplete_and_broker_each_land_on_their_own_redis(cac
         " content_type='application/json');"
         "print(response.status_code);"
         "redis_client(settings.AUTOCOMPLETE_REDIS_URL).set('autocomplete-probe', 'x');"
-        "app.send_task('keel.redis_roles_probe')"
+        "app.send_task('tests.redis_roles_probe')"
     )
     output = run_app(
         code,
@@ -125,14 +125,14 @@ def test_cache_sessions_autocomplete_and_broker_each_land_on_their_own_redis(cac
 
 
 def test_the_cache_reaches_the_primary_that_sentinel_names():
-    with redis_server() as primary_server, redis_sentinel("keel-cache", primary_server.port) as sentinel:
+    with redis_server() as primary_server, redis_sentinel("app-cache", primary_server.port) as sentinel:
         output = run_app(
             "from django.core.cache import cache; cache.set('probe', 'via sentinel', 60);"
             "print(cache.get('probe'))",
             DATABASE_URL="sqlite:///:memory:",
             CACHE_KEY_PREFIX="sentinel",
             CACHE_REDIS_SENTINELS=f"127.0.0.1:{sentinel}",
-            CACHE_REDIS_SENTINEL_MASTER="keel-cache",
+            CACHE_REDIS_SENTINEL_MASTER="app-cache",
         )
         assert output.strip() == "via sentinel"
         assert keys(primary_server.port, 0) == ["sentinel:1:probe"]
@@ -146,15 +146,15 @@ def test_when_the_primary_dies_the_cache_follows_sentinel_to_the_promoted_replic
     with (
         redis_server() as first_server,
         redis_server("--replicaof", "127.0.0.1", str(first_server.port)) as second_server,
-        redis_sentinel("keel-cache", first_server.port) as sentinel_port,
+        redis_sentinel("app-cache", first_server.port) as sentinel_port,
     ):
         sentinel = redis.Redis(port=sentinel_port, decode_responses=True)
         wait_until(
-            lambda: len(sentinel.sentinel_slaves("keel-cache")) == 1, 30, what="sentinel to see the replica"
+            lambda: len(sentinel.sentinel_slaves("app-cache")) == 1, 30, what="sentinel to see the replica"
         )
         settings.CACHES = {
             **settings.CACHES,
-            "ha": sentinel_cache([f"127.0.0.1:{sentinel_port}"], "keel-cache"),
+            "ha": sentinel_cache([f"127.0.0.1:{sentinel_port}"], "app-cache"),
         }
         cache = caches["ha"]
         cache.set("before", "on the first primary")
@@ -164,7 +164,7 @@ def test_when_the_primary_dies_the_cache_follows_sentinel_to_the_promoted_replic
         with suppress(redis.ConnectionError):
             redis.Redis(port=first_server.port).shutdown(nosave=True)
         wait_until(
-            lambda: sentinel.sentinel_get_master_addr_by_name("keel-cache")[1] == second_server.port,
+            lambda: sentinel.sentinel_get_master_addr_by_name("app-cache")[1] == second_server.port,
             30,
             what="sentinel to promote the replica",
         )

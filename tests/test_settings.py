@@ -115,7 +115,7 @@ def test_database_and_redis_urls_switch_to_the_real_services():
     )
     env = {
         "DJANGO_SETTINGS_MODULE": "config.settings.development",
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/keel",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/app",
         "REDIS_URL": "redis://127.0.0.1:6379",
     }
     result = manage("shell", "--no-imports", "-c", code, env=env)

@@ -6,18 +6,18 @@ from django.conf import settings
 
 from apps.articles import autocomplete, services
 from apps.articles.models import Article
-from apps.core.tasks import keel_task, once_per_slot
+from apps.core.tasks import house_task, once_per_slot
 
 logger = logging.getLogger(__name__)
 
 
-@keel_task
+@house_task
 def index_article(article_id: int) -> None:
     """Make the autocomplete index match the article's current state (or its absence)."""
     autocomplete.index_article(article_id, Article.objects.filter(pk=article_id).first())
 
 
-@keel_task
+@house_task
 def notify_author_published(article_id: int) -> bool:
     return services.article_notify_author(article_id=article_id)
 
@@ -26,7 +26,7 @@ def _schedule_interval(entry: str) -> float:
     return float(settings.CELERY_BEAT_SCHEDULE[entry]["schedule"])
 
 
-@keel_task
+@house_task
 @once_per_slot(seconds=lambda: _schedule_interval("articles.publish-due"))
 def publish_due_articles() -> int:
     """Replaces the cron job: publishes scheduled articles whose time has come.
@@ -40,7 +40,7 @@ def publish_due_articles() -> int:
     return published
 
 
-@keel_task
+@house_task
 @once_per_slot(seconds=lambda: _schedule_interval("articles.requeue-unnotified"))
 def requeue_unnotified_articles() -> int:
     """The sweep for notifications whose message was lost while the broker was down."""
@@ -53,7 +53,7 @@ def requeue_unnotified_articles() -> int:
     return requeued
 
 
-@keel_task
+@house_task
 @once_per_slot(seconds=autocomplete.heal_interval, name="articles.rebuild-autocomplete")
 def rebuild_autocomplete_index() -> int:
     """Queued by a lookup that found the index missing (a Redis restarted empty): at most one per slot."""
@@ -62,7 +62,7 @@ def rebuild_autocomplete_index() -> int:
     return count
 
 
-@keel_task
+@house_task
 @once_per_slot(seconds=autocomplete.heal_interval)
 def sweep_autocomplete_index() -> str:
     """The sweep for index updates whose message was lost (the broker was down when an author

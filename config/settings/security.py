@@ -61,7 +61,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_value("DATA_UPLOAD_MAX_MEMORY_SIZE")
 # Admin at a path of the operator's choosing, so scanners do not find it at /admin/.
 ADMIN_URL = env_value("ADMIN_URL").strip("/") + "/"
 
-# Trusted proxies in front of the app (1 behind Keel's nginx). X-Forwarded-For is believed only
+# Trusted proxies in front of the app (1 behind the deploy's nginx). X-Forwarded-For is believed only
 # this many hops deep, so a client cannot pick its own address by sending the header.
 NUM_PROXIES = env_value("NUM_PROXIES")
 

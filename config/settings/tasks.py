@@ -42,7 +42,7 @@ CELERY_TASK_TIME_LIMIT = env_value("CELERY_TASK_TIME_LIMIT")
 # seconds after its first failure, so an outage of minutes delays it instead of losing it; what
 # still fails lands in the dead-letter table (admin: Core > Dead letters).
 TASK_RETRY_WINDOW = env_value("TASK_RETRY_WINDOW")
-# Retries wait 1, 2, 4... seconds with full jitter, up to this; the longest countdown Keel's tasks use.
+# Retries wait 1, 2, 4... seconds with full jitter, up to this; the longest countdown the house tasks use.
 TASK_RETRY_BACKOFF_MAX = env_value("TASK_RETRY_BACKOFF_MAX")
 # Redis broker only: a message not acknowledged within this many seconds is handed to another
 # worker, which is how the tasks of a worker whose main process died (kill -9, OOM killer, a lost

@@ -1,5 +1,5 @@
 /*
- * statsd (the etsy/statsd Node.js daemon) for a Keel host: receives the app's and gunicorn's UDP
+ * statsd (the etsy/statsd Node.js daemon) for the app's host: receives the app's and gunicorn's UDP
  * packets on 8125 and flushes them to Graphite's carbon every 10 seconds.
  * Install: npm install -g statsd; run: statsd /etc/statsd/config.js (keep it alive with supervisor).
  * The flush interval must equal the finest retention in storage-schemas.conf (10s), or Graphite

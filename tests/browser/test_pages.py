@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from apps.articles import autocomplete, services
 from apps.articles.tests.factories import ArticleFactory
+from apps.core.http.navigation import site_name
 from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.browser.checks import accessibility_violations, screenshot
 from tests.support.processes import celery, celery_env, publishing_to
@@ -26,7 +27,7 @@ def sign_in_to_admin(page: Page, email: str) -> None:
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password").fill(DEFAULT_PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page.locator("#site-name")).to_contain_text("Keel administration")
+    expect(page.locator("#site-name")).to_contain_text(f"{site_name()} administration")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import time
 import redis
 from django.conf import settings
 
-from apps.core.tasks import keel_task
+from apps.core.tasks import house_task
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def effects() -> redis.Redis:
     return redis.Redis.from_url(f"{settings.REDIS_URL}/2")
 
 
-@keel_task
+@house_task
 def record_effect(key: str, hold_seconds: float = 0) -> None:
     """Apply an effect exactly once however often it is delivered; the first delivery then holds."""
     store = effects()
@@ -34,7 +34,7 @@ def record_effect(key: str, hold_seconds: float = 0) -> None:
     store.incr(f"{key}:completed")
 
 
-@keel_task
+@house_task
 def kill_own_process(key: str) -> None:
     """A poison message: every delivery kills the pool process running it."""
     effects().incr(f"{key}:attempts")

@@ -17,7 +17,7 @@ from tests.support.waiting import wait_until
 
 # Beat at a one-second heartbeat; four seconds without one is stale.
 INTERVAL, MAX_AGE = 1, 4
-KEY_PREFIX = "keel-celery-test"  # celery_env's CACHE_KEY_PREFIX
+KEY_PREFIX = "celery-test"  # celery_env's CACHE_KEY_PREFIX
 HEARTBEAT_KEY = f"{KEY_PREFIX}:1:beat:heartbeat"  # how django-redis names the cache key
 
 # All marked alike: pytest-django runs database tests first, and the last test here stops beat.
@@ -92,10 +92,10 @@ def _on_private_postgres(env: dict[str, str]) -> Iterator[dict[str, str]]:
     """`env` pointed at a private PostgreSQL cluster, migrated, and a Redis of its own."""
     with postgres_cluster() as cluster, redis_server() as private_redis:
         with cluster.cluster.connect() as connection:
-            connection.execute("CREATE DATABASE keel")
+            connection.execute("CREATE DATABASE app")
         private = {
             **env,
-            "DATABASE_URL": cluster.url("keel"),
+            "DATABASE_URL": cluster.url("app"),
             "REDIS_URL": f"redis://127.0.0.1:{private_redis.port}",
             "CELERY_BROKER_URL": f"redis://127.0.0.1:{private_redis.port}/1",
         }

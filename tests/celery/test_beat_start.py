@@ -9,7 +9,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 from tests.support.processes import celery, celery_env
 from tests.support.waiting import wait_until
 
-KEY_PREFIX = "keel-celery-test"  # celery_env's CACHE_KEY_PREFIX
+KEY_PREFIX = "celery-test"  # celery_env's CACHE_KEY_PREFIX
 HEARTBEAT_KEY = f"{KEY_PREFIX}:1:beat:heartbeat"
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -13,7 +13,7 @@ from tests.support.waiting import wait_until
 
 # The machine's RabbitMQ; each run uses a queue of its own, deleted at the end.
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
-QUEUE = f"keel-test-{uuid.uuid4().hex[:12]}"
+QUEUE = f"queue-test-{uuid.uuid4().hex[:12]}"
 KILLED_QUEUE = f"{QUEUE}-killed"
 WORKER_ARGS = ("--concurrency=1", "--include=tests.celery.tasks")
 

@@ -13,7 +13,7 @@ from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection
 
-from apps.core.tasks import keel_task
+from apps.core.tasks import house_task
 
 DEPENDENCY_DOWN = "dependency-down"
 
@@ -22,7 +22,7 @@ def effects() -> redis.Redis:
     return redis.Redis.from_url(f"{settings.REDIS_URL}/2")
 
 
-@keel_task
+@house_task
 def write_probe_row(key: str) -> None:
     """One row per key; a second run of the same message shows as runs = 2, not as a second row."""
     with connection.cursor() as cursor:
@@ -33,7 +33,7 @@ def write_probe_row(key: str) -> None:
         )
 
 
-@keel_task
+@house_task
 def call_flaky_dependency(key: str) -> None:
     """Fails with a transient error for as long as the test holds its dependency down."""
     store = effects()

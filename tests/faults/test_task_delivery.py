@@ -42,10 +42,10 @@ def postgres(redis: RedisServer) -> Iterator[Postgres]:
     """A private cluster with the dead-letter table and the probe's table."""
     with postgres_cluster() as cluster:
         with cluster.cluster.connect() as connection:
-            connection.execute("CREATE DATABASE keel")
+            connection.execute("CREATE DATABASE app")
         result = manage(_env(redis, cluster), "migrate", "core", "--no-input")
         assert result.returncode == 0, result.stderr
-        with cluster.cluster.connect("keel") as connection:
+        with cluster.cluster.connect("app") as connection:
             connection.execute("CREATE TABLE fault_probe (key text PRIMARY KEY, runs integer NOT NULL)")
         yield cluster
 
@@ -58,17 +58,17 @@ def _env(redis: RedisServer, postgres: Postgres | None = None, **extra: str) -> 
         **extra,
     )
     if postgres is not None:
-        env.update(DATABASE_URL=postgres.url("keel"), DATABASE_CONNECT_TIMEOUT="2")
+        env.update(DATABASE_URL=postgres.url("app"), DATABASE_CONNECT_TIMEOUT="2")
     return env
 
 
 def _probe_runs(postgres: Postgres) -> dict[str, int]:
-    with postgres.cluster.connect("keel") as connection:
+    with postgres.cluster.connect("app") as connection:
         return dict(connection.execute("SELECT key, runs FROM fault_probe").fetchall())
 
 
 def _dead_letters(postgres: Postgres) -> list[tuple[str, int]]:
-    with postgres.cluster.connect("keel") as connection:
+    with postgres.cluster.connect("app") as connection:
         rows = connection.execute("SELECT task_id, attempts FROM core_deadletter").fetchall()
     return [(str(task_id), int(attempts)) for task_id, attempts in rows]
 

@@ -31,6 +31,8 @@ def run_render(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPr
         "HOME": os.environ.get("HOME", str(tmp_path)),
         "PYTHONDONTWRITEBYTECODE": "1",
         "DEPLOY_BUILD_DIR": str(tmp_path / "build"),
+        # The name every rendered file and group derives from, whatever a fork calls itself.
+        "PROJECT_SLUG": "site",
     }
     return subprocess.run(
         [sys.executable, "-m", "deploy.render", *args],
@@ -56,10 +58,10 @@ def test_render_writes_every_file_into_the_build_folder_and_both_programs_accept
     build = tmp_path / "build"
     for relative in (
         "nginx/nginx.conf",
-        "nginx/sites-available/keel.conf",
-        "nginx/snippets/keel/proxy.conf",
+        "nginx/sites-available/site.conf",
+        "nginx/snippets/site/proxy.conf",
         "supervisor/supervisord.conf",
-        "supervisor/conf.d/keel-web.conf",
+        "supervisor/conf.d/site-web.conf",
     ):
         assert (build / relative).is_file(), relative
         assert str(build / relative) in result.stdout
@@ -112,8 +114,8 @@ def test_nginx_waits_for_gunicorn_as_long_as_gunicorn_lets_a_request_run(tmp_pat
     assert run_render(tmp_path, GUNICORN_TIMEOUT="45", GUNICORN_KEEPALIVE="20").returncode == 0
 
     build = tmp_path / "build"
-    proxy = (build / "nginx" / "snippets" / "keel" / "proxy.conf").read_text()
-    site = (build / "nginx" / "sites-available" / "keel.conf").read_text()
+    proxy = (build / "nginx" / "snippets" / "site" / "proxy.conf").read_text()
+    site = (build / "nginx" / "sites-available" / "site.conf").read_text()
     assert "proxy_read_timeout 45s;" in proxy
     # nginx lets idle upstream connections go before gunicorn closes them.
     assert "keepalive_timeout 15s;" in site
@@ -131,7 +133,7 @@ def test_supervisor_stop_settings_protect_requests_and_tasks(tmp_path):
     # The prefork pool must never get the group kill: it would cut running tasks.
     assert (worker["stopsignal"], worker["stopasgroup"], worker["killasgroup"]) == ("TERM", "false", "false")
     assert beat["numprocs"] == "1"
-    assert programs["group:keel"]["programs"] == "web,worker,beat"
+    assert programs["group:site"]["programs"] == "web,worker,beat"
     for program in (web, worker, beat):
         assert program["autorestart"] == "true"
         assert program["stdout_logfile_backups"] != "0"
@@ -151,13 +153,13 @@ def test_the_host_target_uses_system_paths_and_a_dedicated_user(tmp_path):
     assert result.returncode == 0, result.stderr
 
     build = tmp_path / "build"
-    site = (build / "nginx" / "sites-available" / "keel.conf").read_text()
-    assert "server unix:/run/keel/gunicorn.sock max_fails=3 fail_timeout=10s;" in site
+    site = (build / "nginx" / "sites-available" / "site.conf").read_text()
+    assert "server unix:/run/site/gunicorn.sock max_fails=3 fail_timeout=10s;" in site
     assert "listen 443 ssl http2;" in site
     assert "server_name example.com www.example.com;" in site
     assert "return 301 https://$host$request_uri;" in site
-    assert supervisor_programs(build)["program:web"]["user"] == "keel"
-    assert not (build / "supervisor" / "conf.d" / "keel-nginx.conf").exists()
+    assert supervisor_programs(build)["program:web"]["user"] == "site"
+    assert not (build / "supervisor" / "conf.d" / "site-nginx.conf").exists()
 
 
 def test_the_committed_templates_name_no_absolute_path():
@@ -301,7 +303,7 @@ def test_hosts_other_than_the_beat_host_render_without_beat(tmp_path):
     assert run_render(tmp_path, DEPLOY_PROGRAMS="web,worker").returncode == 0
 
     programs = supervisor_programs(tmp_path / "build")
-    assert programs["group:keel"]["programs"] == "web,worker"
+    assert programs["group:site"]["programs"] == "web,worker"
     assert not programs.has_section("program:beat")
 
 
@@ -324,7 +326,7 @@ def render_tls_site_for(tmp_path: Path, version: str) -> str:
         NGINX_TLS_KEY="key.pem",
     )
     assert result.returncode == 0, result.stderr
-    return (tmp_path / "build" / "nginx" / "sites-available" / "keel.conf").read_text()
+    return (tmp_path / "build" / "nginx" / "sites-available" / "site.conf").read_text()
 
 
 @pytest.mark.parametrize(
@@ -369,22 +371,22 @@ def test_django_and_the_micro_cache_see_the_site_port_never_the_clients(tmp_path
     assert run_render(tmp_path, **env).returncode == 0
 
     files = _site_files(tmp_path)
-    site, proxy, app = files["keel.conf"], files["proxy.conf"], files["app.conf"]
+    site, proxy, app = files["site.conf"], files["proxy.conf"], files["app.conf"]
     assert f'https   "{https_host}";' in site
     assert f'default "{http_host}";' in site
-    assert "proxy_set_header Host $keel_canonical_host;" in proxy
-    assert "proxy_set_header X-Forwarded-Host $keel_canonical_host;" in proxy
+    assert "proxy_set_header Host $site_canonical_host;" in proxy
+    assert "proxy_set_header X-Forwarded-Host $site_canonical_host;" in proxy
     assert 'proxy_set_header X-Forwarded-Port "";' in proxy
     assert "$http_host" not in "".join(files.values())
-    assert 'proxy_cache_key "$scheme://$keel_canonical_host$request_uri $keel_accepts_html";' in app
+    assert 'proxy_cache_key "$scheme://$site_canonical_host$request_uri $site_accepts_html";' in app
 
 
 def test_the_micro_cache_steps_aside_for_exactly_the_session_csrf_and_recent_write_cookies(tmp_path):
     assert run_render(tmp_path).returncode == 0
 
     files = _site_files(tmp_path)
-    site, app = files["keel.conf"], files["app.conf"]
-    cookie_map = re.search(r"map \$http_cookie \$keel_has_session \{\n(.*?)\n\}", site, re.DOTALL)
+    site, app = files["site.conf"], files["app.conf"]
+    cookie_map = re.search(r"map \$http_cookie \$site_has_session \{\n(.*?)\n\}", site, re.DOTALL)
     assert cookie_map, "no map from the Cookie header in the site file"
     patterns = [re.compile(p) for p in re.findall(r'^\s*"~(.+)"\s+1;$', cookie_map.group(1), re.MULTILINE)]
 
@@ -398,8 +400,8 @@ def test_the_micro_cache_steps_aside_for_exactly_the_session_csrf_and_recent_wri
         assert bypasses(f"_ga=GA1.1.1.1; {name}=x"), name
     for analytics in ["_ga=GA1.1.1.1", "_gid=1; _fbp=fb.1.2", "mysessionid_hint=1", "theme=dark"]:
         assert not bypasses(analytics), analytics
-    assert "proxy_cache_bypass $keel_has_session $http_authorization $keel_accepts_indent;" in app
-    assert "proxy_no_cache     $keel_has_session $http_authorization $keel_accepts_indent;" in app
+    assert "proxy_cache_bypass $site_has_session $http_authorization $site_accepts_indent;" in app
+    assert "proxy_no_cache     $site_has_session $http_authorization $site_accepts_indent;" in app
     # A response that sets a cookie is never stored: Set-Cookie must stay out of the ignored headers.
     assert re.findall(r"proxy_ignore_headers (.*);", app) == ["Vary"]
 
@@ -407,8 +409,8 @@ def test_the_micro_cache_steps_aside_for_exactly_the_session_csrf_and_recent_wri
 def test_nginx_accepts_exactly_the_request_ids_django_accepts(tmp_path):
     assert run_render(tmp_path).returncode == 0
 
-    site = _site_files(tmp_path)["keel.conf"]
-    pattern = re.search(r'\$keel_request_id \{\n\s+"~(.+)" \$http_x_request_id;', site)
+    site = _site_files(tmp_path)["site.conf"]
+    pattern = re.search(r'\$site_request_id \{\n\s+"~(.+)" \$http_x_request_id;', site)
     assert pattern, "the request id map has no pattern"
     nginx_accepts = re.compile(pattern.group(1))
     candidates = ["trace-me", "a:b.c_d-e", "a" * 128, "a" * 129, 'x","y', "a b", "a/b", "caf\u00e9", "a\\b"]
@@ -421,26 +423,26 @@ def test_nginx_answers_its_own_errors_in_the_api_error_shape_and_says_when_to_re
     assert run_render(tmp_path, NGINX_LIMIT_LOGIN_RATE="6r/m", NGINX_LIMIT_API_RATE="20r/s").returncode == 0
 
     files = _site_files(tmp_path)
-    common, site = files["common.conf"], files["keel.conf"]
+    common, site = files["common.conf"], files["site.conf"]
     for line in [
-        "error_page 400 494 501 505 =400 /.keel-error-400;",
-        "error_page 405 @keel_405;",
-        "error_page 413 @keel_413;",
-        "error_page 414 =414 /.keel-error-414;",
-        "error_page 429 $keel_error_429;",
-        "error_page 502 503 504 =503 $keel_error_503;",
+        "error_page 400 494 501 505 =400 /.site-error-400;",
+        "error_page 405 @site_405;",
+        "error_page 413 @site_413;",
+        "error_page 414 =414 /.site-error-414;",
+        "error_page 429 $site_error_429;",
+        "error_page 502 503 504 =503 $site_error_503;",
     ]:
         assert line in common
     for status in (400, 405, 413, 414, 429, 503):
         body = re.search(rf"return {status} '(.+)\\n';", common)
         assert body, status
-        shape = json.loads(body.group(1).replace("$keel_request_id", "an-id"))
+        shape = json.loads(body.group(1).replace("$site_request_id", "an-id"))
         assert set(shape) == {"error", "request_id"}
         assert set(shape["error"]) == {"code", "message"}
     # Over HTTP/2 the URL limit is nginx's own check before proxying, not the request line buffer.
-    assert "if ($keel_uri_too_long) {\n    return 414;\n}" in files["proxy.conf"]
+    assert "if ($site_uri_too_long) {\n    return 414;\n}" in files["proxy.conf"]
     assert '"~^.{8000}" 1;' in site
-    assert "add_header Retry-After $keel_retry_after always;" in common
+    assert "add_header Retry-After $site_retry_after always;" in common
     assert "add_header Retry-After 5 always;" in common
     # 6r/m frees a request every 10 s; 20r/s, in under one.
     assert re.search(r"~\^/api/v1/auth/\s+10;", site)
@@ -455,7 +457,7 @@ def test_static_files_and_media_carry_a_strict_content_security_policy(tmp_path)
     app = files["app.conf"]
     for location in ("location /static/ {", "location /media/ {"):
         block = app[app.index(location) : app.index("}", app.index(location))]
-        assert "include snippets/keel/file-csp.conf;" in block
+        assert "include snippets/site/file-csp.conf;" in block
     assert (
         "add_header Content-Security-Policy \"default-src 'none'; style-src 'unsafe-inline'; "
         "frame-ancestors 'none'\" always;"
@@ -466,7 +468,7 @@ def test_nginx_hides_its_version_from_every_server_and_may_open_enough_files(tmp
     assert run_render(tmp_path).returncode == 0
 
     files = _site_files(tmp_path)
-    site = files["keel.conf"]
+    site = files["site.conf"]
     # At http level, before the first server (the catch-alls included).
     assert site.index("\nserver_tokens off;") < site.index("\nserver {")
     assert "server_tokens" not in files["common.conf"]
@@ -483,5 +485,5 @@ def test_the_csrf_token_signing_out_and_the_schema_take_the_api_rate_and_no_cach
     app = _site_files(tmp_path)["app.conf"]
     for opening in ("location ~ ^/api/v1/auth/(csrf|logout)/$ {", "location = /api/schema/ {"):
         block = app.split(opening, 1)[1].split("}", 1)[0]
-        assert "zone=keel_api" in block, opening
+        assert "zone=site_api" in block, opening
         assert "proxy_cache" not in block, opening

@@ -8,7 +8,7 @@ programs under supervisord running as that user behind nginx, and the backup tim
 
 What cannot run here, and what stands in for it:
 - Step 1's apt-get: the suite's own system packages (`make test` checks them) plus sudo.
-- /srv, /run/keel, /var/log/keel, /var/log/nginx, /var/www/acme, /var/cache/nginx: directories
+- /srv, /run/<slug>, /var/log/<slug>, /var/log/nginx, /var/www/acme, /var/cache/nginx: directories
   under one temporary folder, named in `.env` by the variables step 5 says each has; a test
   writes nothing under /etc, /srv, /run or /var, and binds no port below 1024.
 - Ports 80 and 443: free ports on 127.0.0.1 (NGINX_LISTEN, NGINX_LISTEN_TLS).
@@ -17,7 +17,7 @@ What cannot run here, and what stands in for it:
   supervisord.conf (standing in for Debian's, which include the same site and programs); a reload
   of nginx is the SIGHUP `systemctl reload nginx` sends.
 - certbot and DNS: a self-signed certificate for example.com, and `curl --resolve`.
-- `sudo -u keel make install-runtime`: the same target, run as root with this machine's warm
+- `sudo -u <slug> make install-runtime`: the same target, run as root with this machine's warm
   package cache and the host's python3 (as the user it would download every package), copying
   rather than hard-linking from the cache, then handed to the user with chown. The install itself
   is proven by tests/stack/test_runtime_install.py; here the user runs everything from it.
@@ -47,6 +47,7 @@ import psycopg
 import pytest
 from supervisor.xmlrpc import SupervisorTransport
 
+from config.env import env_value
 from tests.support.net import free_port
 from tests.support.processes import ROOT, alive, descendants
 from tests.support.stack import postgres_base_url, stack_database_url
@@ -61,6 +62,9 @@ HOST_PYTHON = "/usr/bin/python3"
 # this walk's alone.
 REDIS_DBS = (13, 14, 15)
 READY_TIMEOUT = 120
+
+# The runbook's /srv/<slug>, user and units: the slug its .env leaves at the default.
+SLUG = env_value("PROJECT_SLUG", environ={})
 
 
 def run(command: list[str], *, timeout: float = 300, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -99,7 +103,7 @@ class Host:
         return run(["sudo", "-u", self.user, *command], cwd=cwd or self.home, timeout=timeout)
 
     def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """The runbook's `keel-manage` alias."""
+        """The runbook's manage alias."""
         return self.sudo(
             "env",
             "DJANGO_SETTINGS_MODULE=config.settings.production",
@@ -194,21 +198,21 @@ def _stop(process: subprocess.Popen[str] | None, sig: int) -> None:
 def host() -> Iterator[Host]:
     if os.geteuid() != 0:
         pytest.skip("the runbook's walk adds a system user and runs commands as it: run make test as root")
-    user = f"keelrb{secrets.token_hex(3)}"
+    user = f"runbook{secrets.token_hex(3)}"
     # The stand-in for /: reachable by the new user and by nginx's www-data, as / is.
-    top = Path(tempfile.mkdtemp(prefix="keel-runbook-"))
+    top = Path(tempfile.mkdtemp(prefix="runbook-"))
     top.chmod(0o755)
     base = postgres_base_url()
-    database = f"{base.rsplit('/', 1)[-1] or 'keel'}_runbook_{os.getpid()}"
+    database = f"{base.rsplit('/', 1)[-1] or 'app'}_runbook_{os.getpid()}"
     password = secrets.token_urlsafe(16)
     admin_url = stack_database_url("postgres")
     walk = Host(
         user=user,
         top=top,
-        home=top / "srv" / "keel",
-        app=top / "srv" / "keel" / "app",
-        run_dir=top / "run" / "keel",
-        log_dir=top / "var" / "log" / "keel",
+        home=top / "srv" / SLUG,
+        app=top / "srv" / SLUG / "app",
+        run_dir=top / "run" / SLUG,
+        log_dir=top / "var" / "log" / SLUG,
         nginx_log_dir=top / "var" / "log" / "nginx",
         http_port=free_port(),
         https_port=free_port(),
@@ -225,7 +229,7 @@ def host() -> Iterator[Host]:
         ok(["usermod", "-aG", user, "www-data"])
         for directory in (walk.home / "static", walk.home / "media"):
             ok(["install", "-d", "-o", user, "-g", user, "-m", "2750", str(directory)])
-        for directory in (walk.log_dir, walk.run_dir):  # /var/log/keel; /run/keel as tmpfiles.d makes it
+        for directory in (walk.log_dir, walk.run_dir):  # /var/log/<slug>; /run/<slug> as tmpfiles.d makes it
             ok(["install", "-d", "-o", user, "-g", user, "-m", "750", str(directory)])
         # /var/log/nginx comes with Debian's nginx; the runbook makes /var/www/acme and /var/cache/nginx.
         for directory in (walk.nginx_log_dir, top / "var" / "www" / "acme", top / "var" / "cache" / "nginx"):
@@ -282,7 +286,7 @@ def host() -> Iterator[Host]:
                     f"DEPLOY_LOG_DIR={walk.log_dir}",
                     f"NGINX_LOG_DIR={walk.nginx_log_dir}",
                     f"NGINX_ACME_ROOT={top / 'var' / 'www' / 'acme'}",
-                    f"NGINX_CACHE_DIR={top / 'var' / 'cache' / 'nginx' / 'keel'}",
+                    f"NGINX_CACHE_DIR={top / 'var' / 'cache' / 'nginx' / SLUG}",
                     f"NGINX_LISTEN=127.0.0.1:{walk.http_port}",
                     f"NGINX_LISTEN_TLS=127.0.0.1:{walk.https_port}",
                     "NGINX_WORKER_PROCESSES=1",
@@ -465,9 +469,10 @@ def backup(host: Host) -> Path:
     """Step 13: the backup timer's command, read from its unit and run as its User= would run it."""
     unit = configparser.RawConfigParser(strict=False, interpolation=None)
     unit.optionxform = str  # type: ignore[assignment,method-assign]
-    unit.read(ROOT / "deploy" / "systemd" / "keel-backup.service")
-    service = unit["Service"]
-    assert (service["User"], service["WorkingDirectory"]) == ("keel", "/srv/keel/app")
+    unit.read(ROOT / "deploy" / "systemd" / "app-backup@.service")
+    # A template unit: its instance (%i) is the project's slug.
+    service = {key: value.replace("%i", SLUG) for key, value in unit["Service"].items()}
+    assert (service["User"], service["WorkingDirectory"]) == (SLUG, f"/srv/{SLUG}/app")
     environment = shlex.split(service["Environment"])
     assert "DJANGO_SETTINGS_MODULE=config.settings.production" in environment
     command = shlex.split(service["ExecStart"])

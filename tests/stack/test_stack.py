@@ -360,18 +360,20 @@ def test_nginx_and_django_accept_the_same_request_ids(stack: Stack, request_id: 
     # The id nginx made up is the one it passed on: Django answered and logged that same id.
     django_id = from_django.json()["request_id"]
     wait_until(
-        lambda: f'"request_id":"{django_id}"' in stack.log("keel-access.log"), 5, what="nginx's log line"
+        lambda: f'"request_id":"{django_id}"' in stack.log(f"{stack.slug}-access.log"),
+        5,
+        what="nginx's log line",
     )
     wait_until(lambda: django_id in stack.log("web-access.log"), 5, what="gunicorn's log line")
 
 
 def test_a_dead_upstream_gets_503_in_the_api_error_shape_with_retry_after(stack: Stack):
     supervisor = stack.supervisor()
-    supervisor.stopProcess("keel:web")
+    supervisor.stopProcess(f"{stack.slug}:web")
     try:
         reply = stack.request("GET", "/api/v1/users/me/", headers={"X-Request-ID": FORGED_REQUEST_ID})
     finally:
-        supervisor.startProcess("keel:web")
+        supervisor.startProcess(f"{stack.slug}:web")
         wait_until(stack.healthy, timeout=60, what="gunicorn to answer again")
 
     assert reply.status == 503
@@ -384,11 +386,11 @@ def test_a_dead_upstream_gets_503_in_the_api_error_shape_with_retry_after(stack:
 def test_a_browser_gets_nginx_503_and_429_as_pages_with_the_same_headers(stack: Stack):
     html = {"Accept": "text/html,application/xhtml+xml"}
     supervisor = stack.supervisor()
-    supervisor.stopProcess("keel:web")
+    supervisor.stopProcess(f"{stack.slug}:web")
     try:
         unavailable = stack.request("GET", "/articles/", headers=html)
     finally:
-        supervisor.startProcess("keel:web")
+        supervisor.startProcess(f"{stack.slug}:web")
         wait_until(stack.healthy, timeout=60, what="gunicorn to answer again")
     for _ in range(5):
         throttled = stack.request(
@@ -527,7 +529,7 @@ def test_a_graceful_reload_under_a_steady_stream_of_requests_drops_none(stack: S
         thread.start()
     try:
         time.sleep(1)
-        stack.supervisor().signalProcess("keel:web", "HUP")
+        stack.supervisor().signalProcess(f"{stack.slug}:web", "HUP")
         # The reload is done when none of the old workers is left and new ones answer.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -35,11 +35,11 @@ def _isolated_cache():
 
 @pytest.fixture
 def statsd_listener(settings):
-    """A real UDP listener, and the app's metrics pointed at it (prefix `keel`)."""
+    """A real UDP listener, and the app's metrics pointed at it (prefix `app`)."""
     listener = StatsdListener()
     settings.STATSD_HOST = "127.0.0.1"
     settings.STATSD_PORT = listener.port
-    settings.STATSD_PREFIX = "keel"
+    settings.STATSD_PREFIX = "app"
     try:
         yield listener
     finally:

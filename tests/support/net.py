@@ -82,7 +82,7 @@ class StatsdListener:
                 self.lines.extend(lines)
 
     def metrics(self) -> list[tuple[str, str, str]]:
-        """(name, value, type) of every metric received so far, e.g. ("keel.request.db.time", "1.2", "ms")."""
+        """(name, value, type) of every metric received so far, e.g. ("app.request.db.time", "1.2", "ms")."""
         with self._lock:
             lines = list(self.lines)
         received = []

@@ -127,7 +127,7 @@ class Clusters:
 
 @contextmanager
 def primary_and_replica() -> Iterator[tuple[Cluster, Cluster]]:
-    root = Path(tempfile.mkdtemp(prefix="keel-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     clusters = Clusters(root)
@@ -173,7 +173,7 @@ class Postgres:
 
 @contextmanager
 def postgres_cluster() -> Iterator[Postgres]:
-    root = Path(tempfile.mkdtemp(prefix="keel-faults-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="faults-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     clusters = Clusters(root)

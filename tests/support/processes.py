@@ -125,7 +125,7 @@ def celery_env(
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}",
         "CELERY_BROKER_URL": broker_url or f"redis://127.0.0.1:{redis_port}/1",
         "CELERY_TASK_ALWAYS_EAGER": "false",
-        "CACHE_KEY_PREFIX": "keel-celery-test",
+        "CACHE_KEY_PREFIX": "celery-test",
         "LOG_FORMAT": "text",
         # The suite has run Django's system checks already; each process would take seconds more.
         "CELERY_SKIP_CHECKS": "1",

@@ -42,7 +42,7 @@ class RedisServer:
 
     def __init__(self, *extra_args: str) -> None:
         self.port = free_port()
-        self.directory = Path(tempfile.mkdtemp(prefix="keel-faults-redis-"))
+        self.directory = Path(tempfile.mkdtemp(prefix="faults-redis-"))
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -99,7 +99,7 @@ def redis_server(*extra_args: str, started: bool = True) -> Iterator[RedisServer
 def redis_sentinel(master_name: str, master_port: int) -> Iterator[int]:
     """A redis-server in sentinel mode watching the primary at `master_port`; yields its port."""
     port = free_port()
-    folder = Path(tempfile.mkdtemp(prefix="keel-sentinel-"))
+    folder = Path(tempfile.mkdtemp(prefix="sentinel-"))
     # Sentinel rewrites its config file as it learns the topology, so it needs a file of its own.
     config = folder / "sentinel.conf"
     config.write_text(

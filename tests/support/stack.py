@@ -16,6 +16,7 @@ import sys
 import xmlrpc.client
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,6 +25,7 @@ import psycopg
 import pytest
 from supervisor.xmlrpc import SupervisorTransport
 
+from deploy import render
 from deploy import stack as deploy_stack
 from tests.support.http import Reply
 from tests.support.net import free_port
@@ -44,6 +46,11 @@ class Stack:
     cert: Path
     process: subprocess.Popen[bytes] | None = None
     seen: set[ProcessId] = field(default_factory=set)
+
+    @cached_property
+    def slug(self) -> str:
+        """The name the renderer gives the supervisor group and the logs (from PROJECT_SLUG)."""
+        return str(render.build_context(self.env)["SLUG"])
 
     @property
     def build(self) -> Path:
@@ -89,7 +96,7 @@ class Stack:
         """The error, crit, alert and emerg lines of nginx's two error logs."""
         return [
             line
-            for name in ("keel-error.log", "nginx-error.log")
+            for name in (f"{self.slug}-error.log", "nginx-error.log")
             for line in self.log(name).splitlines()
             if re.search(r"\[(error|crit|alert|emerg)\]", line)
         ]
@@ -184,7 +191,7 @@ class Stack:
 
     def pid(self, program: str) -> int | None:
         """The pid of a RUNNING program, None while it is starting or stopped."""
-        name = program if program == "nginx" else f"keel:{program}"
+        name = program if program == "nginx" else f"{self.slug}:{program}"
         try:
             info = self.supervisor().getProcessInfo(name)
         except (OSError, xmlrpc.client.Fault):
@@ -266,7 +273,7 @@ def postgres_base_url() -> str:
     """The stack runs on PostgreSQL as production does, whichever database the suite itself uses."""
     url = os.environ.get("DATABASE_URL", "")
     return (
-        url if url.startswith(("postgres://", "postgresql://")) else "postgres://postgres@127.0.0.1:5432/keel"
+        url if url.startswith(("postgres://", "postgresql://")) else "postgres://postgres@127.0.0.1:5432/app"
     )
 
 
@@ -278,7 +285,7 @@ def stack_database_url(name: str) -> str:
 def stack_database() -> Iterator[str]:
     """A fresh PostgreSQL database for the stack, dropped afterwards."""
     base = postgres_base_url()
-    name = f"{urlsplit(base).path.strip('/') or 'keel'}_stack_e2e_{os.getpid()}"
+    name = f"{urlsplit(base).path.strip('/') or 'app'}_stack_e2e_{os.getpid()}"
     admin_url = stack_database_url("postgres")
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -40,12 +40,12 @@ class Web:
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
             "GUNICORN_WORKERS": str(workers),
             "GUNICORN_THREADS": "2",
-            "GUNICORN_PROC_NAME": f"keel-faults-{self.port}",
+            "GUNICORN_PROC_NAME": f"faults-{self.port}",
             # The tests compare worker pids before and after an outage: no recycling in between.
             "GUNICORN_MAX_REQUESTS": "0",
             # The test profile's default prefixes name the process: workers and commands must share them.
-            "CACHE_KEY_PREFIX": f"keel-faults-{self.port}",
-            "AUTOCOMPLETE_KEY_PREFIX": f"keel-faults-{self.port}",
+            "CACHE_KEY_PREFIX": f"faults-{self.port}",
+            "AUTOCOMPLETE_KEY_PREFIX": f"faults-{self.port}",
             # The tests poll; throttling the polls is not what they are about.
             "API_THROTTLE_ANON": "off",
             "API_THROTTLE_USER": "off",

@@ -285,7 +285,7 @@ def test_readyz_during_an_outage_names_what_is_down_and_logs_where(tmp_path: Pat
     Lost: nothing (nothing is written)."""
     database_port, redis_port = closed_port(), closed_port()
     env = _production_env(
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:{database_port}/keel",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{database_port}/app",
         DATABASE_CONNECT_TIMEOUT="1",
         REDIS_URL=f"redis://127.0.0.1:{redis_port}",
     )

@@ -19,7 +19,7 @@ from django.conf import settings
 from apps.core.data.redis import redis_client
 from apps.core.observability import metrics
 from apps.core.tasks.periodic import beat_heartbeat_age, beats_running
-from apps.core.tasks.queueing import keel_task
+from apps.core.tasks.queueing import house_task
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def snapshot() -> dict[str, Any]:
 
 
 # Named as before it moved here, so beat's schedule rows and queued messages still find it.
-@keel_task(name="apps.core.monitoring_tasks.sample_monitoring_gauges", ignore_result=True)
+@house_task(name="apps.core.monitoring_tasks.sample_monitoring_gauges", ignore_result=True)
 def sample_monitoring_gauges() -> None:
     depths = queue_depths()
     for queue, depth in (depths or {}).items():

@@ -30,7 +30,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 # Stamped on every message by apps.core.tasks.queueing when it is published (seconds since the epoch).
-PUBLISHED_AT_HEADER = "keel_published_at"
+PUBLISHED_AT_HEADER = "core_published_at"
 HEARTBEAT_CACHE_KEY = "beat:heartbeat"
 
 
@@ -81,7 +81,7 @@ def claim_slot(name: str, seconds: float, at: float | None = None, copy: str | N
     (default: when this task was published); False if another copy's run was claimed at most half
     an interval away. `copy` names the message (default: the running task's id), so a retry or a
     redelivery of the same message is claimed again. If Redis cannot answer, the claim succeeds:
-    running twice is the lesser harm for tasks that are idempotent, as every Keel task is.
+    running twice is the lesser harm for tasks that are idempotent, as every house task is.
     """
     at = published_at() if at is None else at
     try:

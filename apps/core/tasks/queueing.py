@@ -1,6 +1,6 @@
-"""How Keel queues and runs work: after the data is committed, never failing the caller.
+"""How the project queues and runs work: after the data is committed, never failing the caller.
 
-`@keel_task` gives a task the house conventions, documented with the tasks: transient errors
+`@house_task` gives a task the house conventions, documented with the tasks: transient errors
 retried with full-jitter backoff for TASK_RETRY_WINDOW seconds after the first failure; what fails
 for good, or keeps killing its worker for TASK_MAX_DELIVERIES deliveries, recorded as a DeadLetter
 row, re-runnable from the admin; log lines carrying the id of the request that queued it.
@@ -41,9 +41,9 @@ from apps.core.tasks.periodic import (
 logger = logging.getLogger(__name__)
 
 # The header that carries the queuing request's id to the worker.
-REQUEST_ID_HEADER = "keel_request_id"
+REQUEST_ID_HEADER = "core_request_id"
 # The header that carries the time of a task's first failure from retry to retry (unix seconds).
-FIRST_FAILURE_HEADER = "keel_first_failure_at"
+FIRST_FAILURE_HEADER = "core_first_failure_at"
 
 # Errors that say "try again later", not "this task is wrong".
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
@@ -141,8 +141,8 @@ def record_dead_letter(task: Task, exc: BaseException, args: Any, kwargs: Any, e
     return True
 
 
-class KeelTask(Task):
-    """The base of every Keel task: retries transient errors for a window, bounds redeliveries,
+class HouseTask(Task):
+    """The base of every house task: retries transient errors for a window, bounds redeliveries,
     and records what fails for good as a dead letter."""
 
     autoretry_for = TRANSIENT_ERRORS
@@ -198,7 +198,7 @@ class KeelTask(Task):
             call_args = request.args if args is None else args
             call_kwargs = request.kwargs if kwargs is None else kwargs
             if record_dead_letter(self, exc, call_args, call_kwargs, error=traceback.format_exc()):
-                request.update(keel_dead_lettered=True)
+                request.update(core_dead_lettered=True)
                 raise exc
             # The dead letter cannot be written either (the database is what is down): failing now
             # would leave the task in a log line only. It stays in the broker and tries again.
@@ -209,7 +209,7 @@ class KeelTask(Task):
         return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        if not self.request.get("keel_dead_lettered"):
+        if not self.request.get("core_dead_lettered"):
             record_dead_letter(self, exc, args, kwargs, error=str(einfo) if einfo else "")
 
     def after_return(self, status: str, retval: Any, task_id: str, *args: Any, **kwargs: Any) -> None:
@@ -247,9 +247,9 @@ def dead_letters_rerun(dead_letters: Iterable[Any]) -> tuple[int, list[str]]:
     return queued, problems
 
 
-def keel_task(*args: Any, **options: Any) -> Any:
-    """`shared_task` with Keel's base class: use as `@keel_task` or `@keel_task(bind=True, ...)`."""
-    return shared_task(*args, base=KeelTask, **options)
+def house_task(*args: Any, **options: Any) -> Any:
+    """`shared_task` with the house base class: use as `@house_task` or `@house_task(bind=True, ...)`."""
+    return shared_task(*args, base=HouseTask, **options)
 
 
 # --- The request id travels with the message -------------------------------------------------
@@ -285,7 +285,7 @@ def drop_request_id(task_id: str, **kwargs: Any) -> None:
 # letters still find them.
 
 
-@keel_task(name="apps.core.tasks.clear_expired_sessions")
+@house_task(name="apps.core.tasks.clear_expired_sessions")
 @once_per_slot(seconds=86_400)
 def clear_expired_sessions() -> None:
     """What `manage.py clearsessions` does, daily: delete sessions past their expiry date."""
@@ -294,14 +294,14 @@ def clear_expired_sessions() -> None:
     logger.info("expired sessions cleared")
 
 
-@keel_task(name="apps.core.tasks.beat_heartbeat")
+@house_task(name="apps.core.tasks.beat_heartbeat")
 def beat_heartbeat() -> None:
     """Record when beat published this task, so /readyz and monitoring can tell beat is alive."""
     if claim_slot("beat_heartbeat", settings.BEAT_HEARTBEAT_INTERVAL):
         record_heartbeat(published_at())
 
 
-@keel_task(name="core.ping")
+@house_task(name="core.ping")
 def ping() -> str:
     """Answers "pong": proves that a worker consumes the queue (operators, the stack tests)."""
     return "pong"

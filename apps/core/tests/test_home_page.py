@@ -24,12 +24,13 @@ def _batteries(content: str) -> dict[str, str]:
     return {name: state for state, name in cards}
 
 
-def test_a_visitor_in_production_sees_the_welcome_and_no_status(client):
+def test_a_visitor_in_production_sees_the_welcome_and_no_status(client, settings):
+    settings.PROJECT_SLUG = "corner_shop"
     response = client.get(reverse("home"))
     content = response.content.decode()
     assert response.status_code == 200
     assert _batteries(content) == {}
-    assert "Welcome to Keel" in content
+    assert "Welcome to Corner Shop" in content
     assert "no-store" not in response.get("Cache-Control", "")
 
 

@@ -34,14 +34,14 @@ def test_a_request_sends_its_view_timing_status_class_and_database_queries(clien
     response = client.get(reverse("v1:users:me"))
 
     assert response.status_code == 200
-    [(milliseconds, kind)] = _received(statsd_listener, "keel.request.time.v1_users_me")
+    [(milliseconds, kind)] = _received(statsd_listener, "app.request.time.v1_users_me")
     assert kind == "ms"
     assert float(milliseconds) > 0
-    assert _received(statsd_listener, "keel.request.status.2xx") == [("1", "c")]
-    [(queries, kind)] = _received(statsd_listener, "keel.request.db.queries")
+    assert _received(statsd_listener, "app.request.status.2xx") == [("1", "c")]
+    [(queries, kind)] = _received(statsd_listener, "app.request.db.queries")
     assert kind == "c"
     assert int(queries) >= 1  # the session's user is loaded from the database
-    [(db_milliseconds, kind)] = _received(statsd_listener, "keel.request.db.time")
+    [(db_milliseconds, kind)] = _received(statsd_listener, "app.request.db.time")
     assert kind == "ms"
     assert 0 < float(db_milliseconds) <= float(milliseconds)
 
@@ -53,15 +53,15 @@ def test_a_request_sends_all_its_metrics_in_one_packet(client, statsd_listener):
 
     client.get(reverse("v1:users:me"))
 
-    statsd_listener.wait_for(lambda received: "keel.request.db.time" in received, timeout=5)
+    statsd_listener.wait_for(lambda received: "app.request.db.time" in received, timeout=5)
     # A packet the login sent may still arrive after clear(): the request's own are what count.
-    request_packets = [names for names in statsd_listener.packets if "keel.request.db.time" in names]
+    request_packets = [names for names in statsd_listener.packets if "app.request.db.time" in names]
     assert len(request_packets) == 1
     assert {
-        "keel.request.time.v1_users_me",
-        "keel.request.status.2xx",
-        "keel.cache.get.hit",
-        "keel.request.db.queries",
+        "app.request.time.v1_users_me",
+        "app.request.status.2xx",
+        "app.cache.get.hit",
+        "app.request.db.queries",
     } <= request_packets[0]
 
 
@@ -69,8 +69,8 @@ def test_a_request_no_route_matched_is_timed_as_unresolved_and_counted_4xx(clien
     response = client.get("/no/such/page")
 
     assert response.status_code == 404
-    assert _received(statsd_listener, "keel.request.time.unresolved")
-    assert _received(statsd_listener, "keel.request.status.4xx") == [("1", "c")]
+    assert _received(statsd_listener, "app.request.time.unresolved")
+    assert _received(statsd_listener, "app.request.status.4xx") == [("1", "c")]
 
 
 def test_cache_reads_are_counted_as_hits_and_misses(statsd_listener):
@@ -79,7 +79,7 @@ def test_cache_reads_are_counted_as_hits_and_misses(statsd_listener):
     assert cache.get("monitoring-test-key") == "value"
     assert cache.get_many(["monitoring-test-key", "monitoring-other-key"]) == {"monitoring-test-key": "value"}
 
-    expected = {"keel.cache.get.hit": 2, "keel.cache.get.miss": 2}
+    expected = {"app.cache.get.hit": 2, "app.cache.get.miss": 2}
     # UDP packets arrive a moment after they are sent.
     wait_until(
         lambda: _counter_totals(statsd_listener, expected) == expected, 5, interval=0.05, what=expected
@@ -90,9 +90,9 @@ def test_a_task_sends_its_runtime_and_success(statsd_listener):
     sample_monitoring_gauges.delay()
 
     task = "apps_core_monitoring_tasks_sample_monitoring_gauges"
-    [(_, kind)] = _received(statsd_listener, f"keel.celery.task.{task}.runtime")
+    [(_, kind)] = _received(statsd_listener, f"app.celery.task.{task}.runtime")
     assert kind == "ms"
-    assert _received(statsd_listener, f"keel.celery.task.{task}.succeeded") == [("1", "c")]
+    assert _received(statsd_listener, f"app.celery.task.{task}.succeeded") == [("1", "c")]
 
 
 def test_the_prefix_defaults_to_the_project_slug(client, settings, statsd_listener):

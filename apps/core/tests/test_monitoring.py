@@ -150,7 +150,7 @@ def test_the_sampler_sends_queue_depth_and_heartbeat_age_gauges(redis_broker, st
 
     sample_monitoring_gauges.apply()
 
-    statsd_listener.wait_for(lambda names: "keel.celery.beat.heartbeat_age" in names)
+    statsd_listener.wait_for(lambda names: "app.celery.beat.heartbeat_age" in names)
     gauges = {name: float(value) for name, value, kind in statsd_listener.metrics() if kind == "g"}
-    assert gauges["keel.celery.queue.celery.depth"] == 4
-    assert 299 <= gauges["keel.celery.beat.heartbeat_age"] < 310
+    assert gauges["app.celery.queue.celery.depth"] == 4
+    assert 299 <= gauges["app.celery.beat.heartbeat_age"] < 310

@@ -23,7 +23,7 @@ def test_a_request_id_is_generated_when_missing_or_malformed(client):
 def test_json_log_lines_carry_the_request_id_and_extra_fields():
     token = current_request_id.set("req-42")
     try:
-        record = logging.LogRecord("keel", logging.INFO, __file__, 1, "hello %s", ("world",), None)
+        record = logging.LogRecord("app", logging.INFO, __file__, 1, "hello %s", ("world",), None)
         record.user_id = 7
         RequestIdFilter().filter(record)
         line = JsonFormatter().format(record)

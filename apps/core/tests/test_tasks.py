@@ -14,7 +14,7 @@ from django.urls import path, reverse
 
 from apps.core.models import DeadLetter
 from apps.core.observability import metrics
-from apps.core.tasks import enqueue, keel_task, once_per_slot
+from apps.core.tasks import enqueue, house_task, once_per_slot
 from apps.core.tasks.periodic import beat_heartbeat_age, claim_slot
 from apps.core.tasks.queueing import beat_heartbeat, clear_expired_sessions
 from tests.support.net import closed_port, silent_server
@@ -23,7 +23,7 @@ from tests.support.processes import publishing_to
 attempts: list[str] = []
 
 
-@keel_task
+@house_task
 def flaky_until_third_attempt(key: str) -> str:
     attempts.append(key)
     if attempts.count(key) < 3:
@@ -31,13 +31,13 @@ def flaky_until_third_attempt(key: str) -> str:
     return "done"
 
 
-@keel_task
+@house_task
 def always_unreachable(key: str) -> None:
     attempts.append(key)
     raise redis.exceptions.TimeoutError("Redis did not answer")
 
 
-@keel_task
+@house_task
 def wrong_input(key: str) -> None:
     attempts.append(key)
     raise ValueError("not a transient error")

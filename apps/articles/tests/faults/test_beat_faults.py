@@ -36,7 +36,7 @@ from tests.support.web import Web
 # Beats commit to the schedule tables: no test transaction around them, the tables flushed after.
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-PLUGIN = ROOT / "monitoring" / "munin" / "plugins" / "keel_"
+PLUGIN = ROOT / "monitoring" / "munin" / "plugins" / "app_"
 LOCK_TIMEOUT, LOOP = 4, 1
 # The two entries guarded once per interval, sent every minute here: a test is over before a
 # second legitimate run, so every run after the first is a duplicate.
@@ -224,18 +224,18 @@ def test_beat_killed_right_after_it_sent_runs_nothing_twice_once_restarted(
 
 
 def munin_beats(web: Web, tmp_path: Path) -> dict[str, str]:
-    """keel_beats through munin-run, with a plugin configuration pointing at this web."""
+    """<site>_beats through munin-run, with a plugin configuration pointing at this web."""
     munin_run = shutil.which("munin-run") or "/usr/sbin/munin-run"
     if not Path(munin_run).exists():
         pytest.fail("munin-run is not installed: run `make system-deps` (Debian's munin-node)")
     services, conf = tmp_path / "plugins", tmp_path / "plugin-conf.d"
     services.mkdir()
     conf.mkdir()
-    (services / "keel_beats").symlink_to(PLUGIN)
-    (conf / "keel").write_text(
-        f"[keel_*]\nuser root\nenv.KEEL_METRICS_URL http://127.0.0.1:{web.port}/internal/metrics\n"
+    (services / "shop_beats").symlink_to(PLUGIN)
+    (conf / "shop").write_text(
+        f"[shop_*]\nuser root\nenv.METRICS_URL http://127.0.0.1:{web.port}/internal/metrics\n"
     )
-    command = [munin_run, "--servicedir", str(services), "--sconfdir", str(conf), "keel_beats"]
+    command = [munin_run, "--servicedir", str(services), "--sconfdir", str(conf), "shop_beats"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     return dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.strip())
@@ -247,7 +247,7 @@ def test_a_second_beat_started_by_mistake_stands_by_and_sends_nothing(
     """Fault: a second celery beat started while one runs, for 15 s.
     Must hold: the second beat logs that it stands by and sends nothing; the heartbeat is sent
     once per interval (one beat's sends); no run is skipped as a duplicate; /readyz's beat check and
-    Munin's keel_beats (through munin-run) report 1 beat sending and 1 standing by.
+    Munin's <site>_beats (through munin-run) report 1 beat sending and 1 standing by.
     """
     env = beat_env(redis_port)
     web = Web(env, log_dir, workers=1)
@@ -278,7 +278,7 @@ def test_a_second_beat_started_by_mistake_stands_by_and_sends_nothing(
         f"(first beat {len(sends(first).get('core.beat-heartbeat', []))} in all, second beat "
         f"{sum(len(times) for times in sends(second).values())}); copies skipped {skipped}; "
         f"/readyz beat: {readyz['detail']!r}; /internal/metrics beats: {metrics}; "
-        f"munin-run keel_beats: {munin}"
+        f"munin-run shop_beats: {munin}"
     )
     assert sends(second) == {}
     assert duplicate_sends({"core.beat-heartbeat": heartbeats}) == {"core.beat-heartbeat": 0}
@@ -298,7 +298,7 @@ def test_a_standby_beat_takes_over_once_the_killed_holders_lock_expires(redis_po
     env = beat_env(redis_port)
     all_due(env, beat_tables)
     lock = redis.Redis(port=redis_port, db=0)
-    lock_key = "keel-celery-test:1:beat:lock"  # celery_env's CACHE_KEY_PREFIX, as django-redis names it
+    lock_key = "celery-test:1:beat:lock"  # celery_env's CACHE_KEY_PREFIX, as django-redis names it
     worker = started("worker", env, log_dir, "--concurrency=1")
     holder = started("beat", env, log_dir)
     standby = None

@@ -39,7 +39,7 @@ def postgres(log_dir: Path, redis: RedisServer) -> Iterator[Postgres]:
     """A private cluster with the schema migrated and one user, shared by this module's tests."""
     with postgres_cluster() as cluster:
         with cluster.cluster.connect() as connection:
-            connection.execute("CREATE DATABASE keel")
+            connection.execute("CREATE DATABASE app")
         setup = Web(_env(cluster, redis), log_dir)
         setup.manage("migrate", "--no-input")
         setup.env["DJANGO_SUPERUSER_PASSWORD"] = PASSWORD
@@ -49,7 +49,7 @@ def postgres(log_dir: Path, redis: RedisServer) -> Iterator[Postgres]:
 
 def _env(postgres: Postgres, redis: RedisServer, **extra: str) -> dict[str, str]:
     return {
-        "DATABASE_URL": postgres.url("keel"),
+        "DATABASE_URL": postgres.url("app"),
         "DATABASE_CONNECT_TIMEOUT": CONNECT_TIMEOUT,
         "REDIS_URL": redis.url(),
         # No broker in these tests: the tasks that writes queue run in the web process.
@@ -157,7 +157,7 @@ def test_an_unreachable_database_answers_503_after_the_connect_timeout_not_a_hun
     """
     with silent_server() as port:
         env = {
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{port}/keel",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{port}/app",
             "DATABASE_CONNECT_TIMEOUT": CONNECT_TIMEOUT,
             "REDIS_URL": redis.url(),
         }

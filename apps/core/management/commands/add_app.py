@@ -1,4 +1,4 @@
-"""`make app NAME=<name>`: a new app in Keel's house style, installed and routed with no hand edits."""
+"""`make app NAME=<name>`: a new app in the house style, installed and routed with no hand edits."""
 
 import keyword
 import re
@@ -33,7 +33,7 @@ def name_problem(name: str) -> str:
 
 
 class Command(BaseCommand):
-    help = "Create apps/<name>/ from Keel's app template: model, admin, services, API, tasks, tests."
+    help = "Create apps/<name>/ from the app template: model, admin, services, API, tasks, tests."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="The app's name: a plural noun, e.g. inventory or invoices.")

@@ -1,16 +1,23 @@
-"""`make rename NAME=<slug>`: give a fork its own name.
+"""`make rename NAME=<slug>`: give a fork its own name, in the few places that hold it.
 
-The name lives in as few places as possible: `PROJECT_SLUG` in the settings, from which the
-cache and statsd prefixes, the API title, the supervisor group, the nginx upstream and the
-Munin plugin names are derived, plus the few files that cannot read a setting (package
-metadata, the lock file, example values, the README title). The lowercase name is replaced as
-a word or a `<name>_` prefix in every tracked text file and file name; the capitalised "Keel" in
-prose names the upstream template and stays.
+Everything that carries the name at run time derives it from `PROJECT_SLUG` (cache and statsd
+prefixes, the API title, the site's name on its pages, the supervisor group, the nginx files,
+gunicorn's process name and socket); the code shared with the upstream template uses neutral
+names. So the rename writes only the places that cannot read a setting:
+
+- `pyproject.toml`: the package name;
+- `uv.lock`: the project's own entry (the name as uv normalises it);
+- `config/env.py`: the `PROJECT_SLUG` default;
+- `docs/settings.md`: that default in the settings reference (generated from config/env.py);
+- `README.md`: the title.
+
+Each place is set to the new name rather than searched for the old one, so a second run, or a
+run after a partial edit, changes nothing that is already right. No other file changes, so the
+fork's later merges of the template's improvements meet the rename in these files alone.
 """
 
 import re
-import subprocess
-import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,52 +27,70 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 VALID_SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,28}[a-z0-9]$")
 
 
-def current_name(root: Path) -> str:
-    return str(tomllib.loads((root / "pyproject.toml").read_text())["project"]["name"])
+def title(slug: str) -> str:
+    """The name people read: `acme-shop` is "Acme Shop" (as the pages show it)."""
+    return slug.replace("-", " ").replace("_", " ").title()
 
 
-def tracked_text_files(root: Path) -> list[Path]:
-    try:
-        listing = subprocess.run(
-            ["git", "ls-files", "-z"], cwd=root, check=True, capture_output=True, text=True
-        ).stdout
-    except (OSError, subprocess.CalledProcessError) as error:
-        raise CommandError(
-            f"rename needs a git checkout to know which files are the project's: {error}"
-        ) from error
-    return [root / name for name in listing.split("\0") if name]
+def normalized(name: str) -> str:
+    """A package name as uv writes it in the lock file (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def rename(root: Path, old: str, new: str) -> list[Path]:
-    """Replace `old` with `new` as a word or a `<old>_` prefix, in contents and file names.
+def _setter(pattern: str, value: Callable[[str], str], flags: int = 0) -> Callable[[str, str], str]:
+    """Set the one value `pattern` finds (its `value` group) to `value(new)`; fail if it is missing."""
+    compiled = re.compile(pattern, flags)
 
-    The prefix form covers derived names (the `<old>_` Munin plugins, `<old>_task`); the files
-    named after the project (the Munin plugin and its plugin-conf.d entry) are moved with git.
-    Returns the files changed.
+    def apply(text: str, new: str) -> str:
+        match = compiled.search(text)
+        if match is None:
+            raise CommandError(f"the name's place was not found (pattern {pattern!r}); nothing was changed.")
+        start, end = match.span("value")
+        return text[:start] + value(new) + text[end:]
+
+    return apply
+
+
+# Every place that holds the name, and how to set it.
+PLACES: dict[str, Callable[[str, str], str]] = {
+    "pyproject.toml": _setter(r'^\[project\]\nname = "(?P<value>[^"]*)"', str, re.MULTILINE),
+    "uv.lock": _setter(
+        r'^\[\[package\]\]\nname = "(?P<value>[^"]*)"\nversion = "[^"]*"\n'
+        r'source = \{ (virtual|editable) = "\." \}',
+        normalized,
+        re.MULTILINE,
+    ),
+    "config/env.py": _setter(r'"PROJECT_SLUG",\n\s+"str",\n\s+"(?P<value>[^"]*)"', str),
+    "docs/settings.md": _setter(r"^\| `PROJECT_SLUG` \| str \| `(?P<value>[^`]*)`", str, re.MULTILINE),
+    "README.md": _setter(r"\A# (?P<value>.*)$", title, re.MULTILINE),
+}
+
+
+def rename(root: Path, new: str) -> list[str]:
+    """Set the name in every place; returns the files whose text changed.
+
+    Every file is read and checked before any is written, so a file that lost its place leaves
+    the project as it was.
     """
-    word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(old)}(?![A-Za-z0-9])")
-    title = re.compile(rf"^# {re.escape(old.capitalize())}\b", re.MULTILINE)
-    changed = []
-    for path in tracked_text_files(root):
+    renamed = {}
+    for name, place in PLACES.items():
+        path = root / name
+        if not path.is_file():
+            raise CommandError(f"{name} is missing: rename runs in the project's root. Nothing was changed.")
+        text = path.read_text()
         try:
-            text = path.read_text()
-        except (UnicodeDecodeError, FileNotFoundError, IsADirectoryError):
-            continue
-        renamed = word.sub(new, text)
-        if path.name == "README.md" and path.parent == root:
-            renamed = title.sub(f"# {new.replace('-', ' ').replace('_', ' ').title()}", renamed, count=1)
-        if renamed != text:
-            path.write_text(renamed)
-            changed.append(path)
-        if word.match(path.name):
-            target = path.with_name(word.sub(new, path.name, count=1))
-            subprocess.run(["git", "mv", str(path), str(target)], cwd=root, check=True)
-            changed.append(target)
-    return changed
+            updated = place(text, new)
+        except CommandError as error:
+            raise CommandError(f"{name}: {error}") from None
+        if updated != text:
+            renamed[name] = updated
+    for name, text in renamed.items():
+        (root / name).write_text(text)
+    return list(renamed)
 
 
 class Command(BaseCommand):
-    help = "Rename the project (package name, PROJECT_SLUG and everything derived from it)."
+    help = "Rename the project: its package name, the PROJECT_SLUG default and the README title."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="The new slug: lowercase letters, digits, - or _ (e.g. acme).")
@@ -78,12 +103,11 @@ class Command(BaseCommand):
                 "starting with a letter and ending with a letter or digit. Nothing was changed."
             )
         root = Path(settings.BASE_DIR)
-        old = current_name(root)
-        if old == new:
-            self.stdout.write(f"The project is already named {new!r}; nothing to do.")
+        changed = rename(root, new)
+        if not changed:
+            self.stdout.write(f"Nothing changed: the project is already named {new!r}.")
             return
-        changed = rename(root, old, new)
-        for path in changed:
-            self.stdout.write(f"  renamed in {path.relative_to(root)}")
-        self.stdout.write(self.style.SUCCESS(f"Renamed {old!r} to {new!r} in {len(changed)} file(s)."))
+        for name in changed:
+            self.stdout.write(f"  set the name in {name}")
+        self.stdout.write(self.style.SUCCESS(f"Renamed the project to {new!r} in {len(changed)} file(s)."))
         self.stdout.write("Review with `git diff`; a running stack needs `make render` and a restart.")
