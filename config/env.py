@@ -84,7 +84,7 @@ class Var:
 
 
 def display_name(slug: str) -> str:
-    """The project's name as people read it, from PROJECT_SLUG: keel -> Keel, my-shop -> My Shop."""
+    """The project's name as people read it, from PROJECT_SLUG: my-shop -> My Shop."""
     return slug.replace("-", " ").replace("_", " ").title()
 
 

@@ -125,7 +125,7 @@ def test_backup_on_sqlite_is_refused_with_a_clear_error(tmp_path):
 
 def test_a_backup_directory_that_cannot_be_made_is_named_in_one_line(database, tmp_path):
     # The suite runs as root, whom permissions do not stop: a file in the way stands in for a
-    # parent the app's user may not write (BACKUP_DIR=/var/backups/keel as user keel).
+    # parent the app's user may not write (BACKUP_DIR=/var/backups/<slug> as the app's user).
     (tmp_path / "not-a-folder").write_text("")
     backup_dir = tmp_path / "not-a-folder" / "backups"
     result = manage(database, backup_dir, "db_backup", check=False)

@@ -16,7 +16,7 @@ SEARCH_TERM_MAX_LENGTH = 1_000
 
 
 class GuardedModelAdmin(admin.ModelAdmin):
-    """The ModelAdmin Keel's admins extend: a changelist URL's lookup filters or is a 400, never a 500.
+    """The base of every ModelAdmin: a changelist URL's lookup filters or is a 400, never a 500.
 
     Django applies any lookup a URL names to the fields a changelist filters on. A regex the
     database cannot compile, or a year outside what Python's datetime holds (a year lookup, and the

@@ -16,17 +16,14 @@ from apps.users.tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 CHANGELISTS = [
-    "admin:articles_article_changelist",
     "admin:core_deadletter_changelist",
     "admin:users_user_changelist",
 ]
 DATE_FIELD = {
-    "admin:articles_article_changelist": "published_at",
     "admin:core_deadletter_changelist": "created_at",
     "admin:users_user_changelist": "date_joined",
 }
 TEXT_FIELD = {
-    "admin:articles_article_changelist": "status",
     "admin:core_deadletter_changelist": "task_name",
     "admin:users_user_changelist": "email",
 }

@@ -3,6 +3,8 @@
 import pytest
 from django.urls import reverse
 
+from apps.core.http.navigation import site_name
+
 pytestmark = pytest.mark.django_db
 
 
@@ -12,6 +14,6 @@ def test_the_sign_in_page_names_the_project_not_the_host(client):
     response = client.get(reverse("admin:login"), HTTP_HOST="127.0.0.1")
     content = response.content.decode()
     assert response.status_code == 200
-    assert "Keel administration" in content
-    assert "| Keel admin</title>" in content
+    assert f"{site_name()} administration" in content
+    assert f"| {site_name()} admin</title>" in content
     assert "127.0.0.1" not in content
