@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
-from xml.sax.saxutils import escape
 
 import psycopg
 
@@ -59,15 +58,12 @@ def from_env(cls: type[T], prefix: str) -> T:
     values: dict[str, Any] = {}
     for item in fields(cls):  # type: ignore[arg-type]
         raw = os.environ.get(f"{prefix}{item.name.upper()}", "").strip()
-        if raw:
-            kind = str(item.type)
-            values[item.name] = (
-                tuple(int(part) for part in raw.split(","))
-                if kind.startswith("tuple")
-                else float(raw)
-                if kind == "float"
-                else int(float(raw))
-            )
+        if not raw:
+            continue
+        if str(item.type).startswith("tuple"):
+            values[item.name] = tuple(int(part) for part in raw.split(","))
+        else:
+            values[item.name] = float(raw) if item.type == "float" else int(float(raw))
     return cls(**values)
 
 
@@ -265,18 +261,9 @@ def start_app(
     gunicorn = str(Path(str(context["VENV_BIN"])) / "gunicorn")
     command = [gunicorn, "-c", "deploy/gunicorn.conf.py", app]
     processes.start(command, build / "log" / "web.log", cwd=ROOT, env=app_env)
-    nginx = processes.start(
-        [
-            str(context["NGINX_BIN"]),
-            "-c",
-            str(build / "nginx" / "nginx.conf"),
-            "-e",
-            str(Path(str(context["NGINX_LOG_DIR"])) / "nginx-error.log"),
-        ],
-        build / "log" / "nginx.log",
-        cwd=ROOT,
-        env=app_env,
-    )
+    error_log = Path(str(context["NGINX_LOG_DIR"])) / "nginx-error.log"
+    command = [str(context["NGINX_BIN"]), "-c", str(build / "nginx" / "nginx.conf"), "-e", str(error_log)]
+    nginx = processes.start(command, build / "log" / "nginx.log", cwd=ROOT, env=app_env)
     wait_for(lambda: get(f"http://127.0.0.1:{port}{path}")[0] == 200, what, 60, nginx)
     processes.remember()
 
@@ -373,6 +360,8 @@ def summarise(case: Case, rounds: list[dict[str, float]], ceilings: list[float])
         "ratio": statistics.median(ratios),
         "rounds": rounds,
         "ratios": ratios,
+        "min_ratio": case.min_ratio,
+        "max_p50_ms": case.max_p50_ms,
     }
     # A round that got no answer at all reports no errors either: it must not pass as a result.
     answered = all(result["requests"] > 0 for result in rounds)
@@ -712,39 +701,6 @@ def write_scale(results: dict[str, Any], path: Path) -> str:
     return section
 
 
-def bar_chart(title: str, unit: str, groups: list[tuple[str, list[tuple[str, float]]]]) -> str:
-    """A horizontal grouped bar chart as SVG, one bar per series in each group; no plotting library."""
-    colours = ["#4878a8", "#e08a3c", "#6aa56a", "#b95c5c"]
-    bar, gap, label_width, width = 14, 10, 300, 760
-    series = [name for name, _ in groups[0][1]] if groups else []
-    peak = max((value for _, values in groups for _, value in values), default=1.0) or 1.0
-    height = 50 + len(groups) * (len(series) * bar + gap) + 20 * len(series)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-        'font-size="12">',
-        f'<text x="10" y="20" font-size="14">{escape(title)}</text>',
-    ]
-    y = 35
-    for group, values in groups:
-        parts.append(f'<text x="10" y="{y + bar}">{escape(group)}</text>')
-        for index, (_, value) in enumerate(values):
-            length = (width - label_width - 80) * value / peak
-            parts.append(
-                f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar - 2}" '
-                f'fill="{colours[index % len(colours)]}"/>'
-            )
-            parts.append(
-                f'<text x="{label_width + length + 4:.1f}" y="{y + bar - 3}">{value:,.2f} {unit}</text>'
-            )
-            y += bar
-        y += gap
-    for index, name in enumerate(series):
-        parts.append(f'<rect x="10" y="{y + 20 * index}" width="12" height="12" fill="{colours[index]}"/>')
-        parts.append(f'<text x="28" y="{y + 20 * index + 11}">{escape(name)}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
-
-
 def write_performance(results: dict[str, Any], path: Path) -> str:
     """Replace the report at `path` with this run's, the replaced run's ratios beside the new ones
     (the bench-scale section is kept)."""
@@ -813,9 +769,6 @@ def measure(
             results[case.name].append(run_wrk(settings, url(case), case, settings.duration))
     ceilings = [result["rps"] for result in results["ceiling"]]
     summaries = {case.name: summarise(case, results[case.name], ceilings) for case in all_cases}
-    for case in all_cases:
-        summaries[case.name]["min_ratio"] = case.min_ratio
-        summaries[case.name]["max_p50_ms"] = case.max_p50_ms
     compare(summaries, all_cases)
     return summaries
 
@@ -976,11 +929,14 @@ def run_isolated(name: str, out: Path, work: Callable[[Processes, str, str], T])
     return IsolatedRun(outcome, round(time.monotonic() - began, 1), leftovers, 1)
 
 
-def results_of(
-    outcome: dict[str, Any], run: IsolatedRun[dict[str, Any]], settings: Settings, load_average: float
-) -> dict[str, Any]:
-    """The run's outcome with its date, machine, settings and time."""
-    return {
+def main(scale: bool) -> int:
+    settings = from_env(Settings, "BENCH_")
+    load_average = os.getloadavg()[0]
+    name, out, work = ("bench-scale", SCALE_OUT, bench_scale) if scale else ("bench", OUT, bench)
+    run = run_isolated(name, out, lambda *services: work(settings, *services))
+    if run.outcome is None:
+        return run.exit_code
+    results = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {
             "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
@@ -992,62 +948,21 @@ def results_of(
         "settings": settings.__dict__,
         "seconds": run.seconds,
         "leftover_processes": run.leftovers,
-        **outcome,
+        **run.outcome,
     }
-
-
-def main() -> int:
-    settings = from_env(Settings, "BENCH_")
-    load_average = os.getloadavg()[0]
-    run = run_isolated("bench", OUT, lambda *services: bench(settings, *services))
-    if run.outcome is None:
-        return run.exit_code
-    results = results_of(run.outcome, run, settings, load_average)
-    text = json.dumps(results, indent=2)
-    RESULTS.write_text(text + "\n")
-    (OUT / "results.json").write_text(text + "\n")
-    groups = [(case["label"], [("x ceiling", case["ratio"])]) for case in results["cases"].values()]
-    (OUT / "ratios.svg").write_text(bar_chart("req/s as a multiple of the bare WSGI ceiling", "x", groups))
+    text = json.dumps(results, indent=2) + "\n"
+    (out / "results.json").write_text(text)
+    if not scale:
+        RESULTS.write_text(text)
     print()
-    print(write_performance(results, PERFORMANCE))
+    print(write_scale(results, PERFORMANCE) if scale else write_performance(results, PERFORMANCE))
     print(
-        f"bench: {results['seconds']:.0f} s; the report in {PERFORMANCE.relative_to(ROOT)}, "
-        f"every round in {RESULTS.relative_to(ROOT)} and {(OUT / 'results.json').relative_to(ROOT)}"
+        f"{name}: {results['seconds']:.0f} s; the report in {PERFORMANCE.relative_to(ROOT)}, every round in "
+        f"{(out / 'results.json').relative_to(ROOT)}" + ("" if scale else f" and {RESULTS.relative_to(ROOT)}")
     )
-    return 0
-
-
-def main_scale() -> int:
-    settings = from_env(Settings, "BENCH_")
-    load_average = os.getloadavg()[0]
-    run = run_isolated(
-        "bench-scale",
-        SCALE_OUT,
-        lambda *services: bench_scale(settings, *services),
-    )
-    if run.outcome is None:
-        return run.exit_code
-    results = results_of(run.outcome, run, settings, load_average)
-    (SCALE_OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    small, large = results["sizes"][0]["articles"], results["sizes"][-1]["articles"]
-    groups = [
-        (
-            row["label"],
-            [
-                (f"{small:,} articles", row["small"]["p50_ms"]),
-                (f"{large:,} articles", row["large"]["p50_ms"]),
-            ],
-        )
-        for name, row in results["growth"].items()
-        if name != "ceiling"
-    ]
-    (SCALE_OUT / "p50_by_size.svg").write_text(bar_chart("p50 against the table's size", "ms", groups))
-    print()
-    print(write_scale(results, PERFORMANCE))
-    where = (SCALE_OUT / "results.json").relative_to(ROOT)
-    print(f"bench-scale: {results['seconds']:.0f} s; every round in {where}")
-    return 0 if not results["leftover_processes"] else 1
+    # A process that had to be killed is one the stack failed to stop: a fault to look into.
+    return 1 if results["leftover_processes"] else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main_scale() if sys.argv[1:] == ["scale"] else main())
+    sys.exit(main(scale=sys.argv[1:] == ["scale"]))

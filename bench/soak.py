@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from bench.run import (
     from_env,
     get,
     manage,
+    python,
     run_isolated,
     start_stack,
     wrk,
@@ -293,10 +293,6 @@ def program_pids(env: dict[str, str]) -> dict[str, set[tuple[int, int]]]:
     return found
 
 
-def resident_mb(processes: set[tuple[int, int]]) -> float:
-    return sum(resident_kib(pid) for pid, _ in processes) / 1024
-
-
 def _log_since(logs: Path, program: str, offsets: dict[str, int]) -> list[str]:
     path = logs / f"{program}.log"
     if not path.exists():
@@ -322,18 +318,11 @@ def tasks_succeeded(logs: Path, offsets: dict[str, int]) -> int:
 
 def prepare(env: dict[str, str], base: str) -> dict[str, str]:
     """A user with an API token, and slugs and title prefixes from the seeded data, for soak.lua."""
-    email = "soak@example.com"
-    create = f"from apps.users.models import User; User.objects.create_user({email!r}, 'a-long-passphrase')"
-    manage(env, "shell", "--no-imports", "-c", create)
-    credentials = json.dumps({"email": email, "password": "a-long-passphrase"}).encode()
-    request = urllib.request.Request(  # noqa: S310 - a local URL we built
-        f"{base}/api/v1/auth/token/", data=credentials, headers={"Content-Type": "application/json"}
+    issue = (
+        "from apps.users.models import User; from apps.users.services import user_token_issue; "
+        "print(user_token_issue(user=User.objects.create_user('soak@example.com', 'a-long-passphrase')))"
     )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            token = json.loads(response.read())["token"]
-    except (OSError, KeyError, ValueError) as error:
-        raise BenchError(f"could not get an API token: {error}") from error
+    token = python(env, "manage.py", "shell", "--no-imports", "-c", issue).strip().splitlines()[-1]
     status, _, body = get(f"{base}/api/v1/articles/?page_size=100", {"Authorization": f"Token {token}"})
     if status != 200:
         raise BenchError(f"GET /api/v1/articles/ answered {status}")
@@ -384,7 +373,10 @@ def soak(settings: Settings, processes: Processes, database_url: str, redis_url:
     def one_slice(seconds: int) -> Slice:
         nonlocal delay_ms
         item = run_wrk(settings, base, seconds, wrk_env, delay_ms, time.monotonic() - began)
-        item.memory_mb = {program: resident_mb(tree) for program, tree in program_pids(env).items()}
+        item.memory_mb = {
+            program: sum(resident_kib(pid) for pid, _ in tree) / 1024
+            for program, tree in program_pids(env).items()
+        }
         # Steer the pause so the next slice lands on the target rate; halfway, as one slice's
         # latency on a shared machine is a noisy guide.
         if item.rps > 0:
