@@ -889,26 +889,12 @@ class IsolatedRun(Generic[T]):
     outcome: T | None
     seconds: float
     leftovers: list[int]
-    exit_code: int  # what the command exits with when there is no outcome
 
 
 def run_isolated(name: str, out: Path, work: Callable[[Processes, str, str], T]) -> IsolatedRun[T]:
-    """Run `work` on a fresh database, a Redis and its own processes, all stopped after, as `make <name>`.
-
-    Checks the Debian tools first (exit code 2 when one is missing), empties `out`, and prints
-    what went wrong (exit code 1) or which processes had to be killed.
-    """
-    missing = [
-        tool
-        for tool in ("wrk", "redis-server", "nginx")
-        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()
-    ]
-    if missing:
-        print(
-            f"{name}: {', '.join(missing)} not found; on Debian: apt-get install -y {' '.join(missing)}",
-            file=sys.stderr,
-        )
-        return IsolatedRun(None, 0.0, [], 2)
+    """Run `work` on a fresh database, a Redis and its own processes, all stopped after, as `make <name>`
+    (whose `system-deps` has checked for wrk, redis-server and nginx): empties `out`, and prints what
+    went wrong or which processes had to be killed."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -926,7 +912,7 @@ def run_isolated(name: str, out: Path, work: Callable[[Processes, str, str], T])
         print(f"{name}: {error}", file=sys.stderr)
     if leftovers:
         print(f"{name}: had to kill leftover processes {leftovers}", file=sys.stderr)
-    return IsolatedRun(outcome, round(time.monotonic() - began, 1), leftovers, 1)
+    return IsolatedRun(outcome, round(time.monotonic() - began, 1), leftovers)
 
 
 def main(scale: bool) -> int:
@@ -935,7 +921,7 @@ def main(scale: bool) -> int:
     name, out, work = ("bench-scale", SCALE_OUT, bench_scale) if scale else ("bench", OUT, bench)
     run = run_isolated(name, out, lambda *services: work(settings, *services))
     if run.outcome is None:
-        return run.exit_code
+        return 1
     results = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {
