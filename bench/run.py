@@ -1,29 +1,10 @@
-"""`make bench` and `make bench-scale`: the production stack under load.
+"""`make bench` (`python -m bench.run`) and `make bench-scale` (`python -m bench.run scale`).
 
-    python -m bench.run          # what `make bench` runs
-    python -m bench.run scale    # what `make bench-scale` runs
-
-Both start, on free local ports and all their own: a Redis, a fresh PostgreSQL database (created
-from DATABASE_URL's server, dropped at the end), the production stack of `make up` (nginx,
-gunicorn, Celery worker and beat under supervisord, production settings) and, beside it with the
-same gunicorn and nginx configs: a bare WSGI hello-world (the ceiling every case is divided by, so
-results compare across machines), and the bench's reference views (bench/urls.py) twice, once with
-the project's settings and once with startproject's middleware list (bench/settings_plain.py). Per-client
-rate limits (nginx limit_req, DRF throttles) are off, as all the load comes from one address; every
-other setting is production's. Each case is warmed up, then BENCH_ROUNDS interleaved rounds of wrk
-run, and medians are reported.
-
-`make bench` seeds BENCH_ARTICLES articles with `seed_demo` and compares the project with the ceiling, a
-trivial view with startproject's middleware, and its uncached list with a stock DRF list; it
-measures each middleware's cost in-process (bench/middleware_cost.py) and the Celery figures.
-`make bench-scale` runs the cases that read the articles table at each of BENCH_SCALE_ARTICLES
-(10,000 and 1,000,000: the table grown by COPY, bench/seed_copy.py) with BENCH_SCALE_TITLES
-autocomplete titles, and holds each case's p50 at the large size to 1.25 x the small size's.
-
-Output: docs/performance.md (dated; each command replaces its own part), every round in
-bench/results.json and build/bench/results.json (build/bench-scale/results.json), a chart in each
-of those folders, and the stack's logs. Everything started is stopped, and checked to be gone,
-before the command exits.
+Each starts, on free local ports, a fresh PostgreSQL database, a Redis, the production stack of
+`make up`, a bare WSGI hello-world (the ceiling every case is divided by) and the reference views
+of bench/urls.py behind the same gunicorn and nginx configs; runs interleaved rounds of wrk;
+writes docs/performance.md and bench/results.json; and stops, and checks gone, all it started.
+What each case measures and how to read the figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -35,7 +16,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,18 +23,19 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
-from xml.sax.saxutils import escape
 
 import psycopg
 
 from deploy import render
 from deploy import stack as deploy_stack
-from tests.support.processes import process_table
+from tests.support.net import free_port
+from tests.support.processes import alive, descendants, stop_process_group
+from tests.support.redis_servers import redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench"
@@ -72,42 +53,44 @@ BYPASS_MICROCACHE = "Cookie: recent_write=1"
 THIRD_PARTY_COOKIE = "Cookie: _ga=GA1.1.1234567890.1700000000; _gid=GA1.1.987654321.1700000000"
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else default
-
-
-def _env_ints(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
-    value = os.environ.get(name, "").strip()
-    return tuple(int(part) for part in value.split(",")) if value else default
+def from_env(cls: type[T], prefix: str) -> T:
+    """`cls` with each field read from <prefix><FIELD> where set (a tuple field: comma-separated)."""
+    values: dict[str, Any] = {}
+    for item in fields(cls):  # type: ignore[arg-type]
+        raw = os.environ.get(f"{prefix}{item.name.upper()}", "").strip()
+        if not raw:
+            continue
+        if str(item.type).startswith("tuple"):
+            values[item.name] = tuple(int(part) for part in raw.split(","))
+        else:
+            values[item.name] = float(raw) if item.type == "float" else int(float(raw))
+    return cls(**values)
 
 
 @dataclass(frozen=True)
 class Settings:
-    articles: int = field(default_factory=lambda: _env_int("BENCH_ARTICLES", 10_000))
+    """Each field can be set as BENCH_<FIELD>, e.g. BENCH_ROUNDS=5."""
+
+    articles: int = 10_000
     # Titles in the autocomplete index: the published articles, padded with synthetic titles.
-    autocomplete_titles: int = field(default_factory=lambda: _env_int("BENCH_AUTOCOMPLETE_TITLES", 100_000))
-    duration: int = field(default_factory=lambda: _env_int("BENCH_DURATION", 5))
-    warmup: int = field(default_factory=lambda: _env_int("BENCH_WARMUP", 2))
-    rounds: int = field(default_factory=lambda: _env_int("BENCH_ROUNDS", 3))
-    connections: int = field(default_factory=lambda: _env_int("BENCH_CONNECTIONS", 32))
-    threads: int = field(default_factory=lambda: _env_int("BENCH_THREADS", 2))
-    celery_roundtrips: int = field(default_factory=lambda: _env_int("BENCH_CELERY_ROUNDTRIPS", 300))
-    celery_tasks: int = field(default_factory=lambda: _env_int("BENCH_CELERY_TASKS", 5_000))
+    autocomplete_titles: int = 100_000
+    duration: int = 5
+    warmup: int = 2
+    rounds: int = 3
+    connections: int = 32
+    threads: int = 2
+    celery_roundtrips: int = 300
+    celery_tasks: int = 5_000
     # Each Celery round starts two workers and runs 2 x BENCH_CELERY_TASKS tasks: three rounds keep
     # the bench short, and their median ratio is steadier than one round's, which moves a lot
     # between runs on a shared machine.
-    celery_rounds: int = field(default_factory=lambda: _env_int("BENCH_CELERY_ROUNDS", 3))
-    scale_articles: tuple[int, ...] = field(
-        default_factory=lambda: _env_ints("BENCH_SCALE_ARTICLES", (10_000, 1_000_000))
-    )
-    scale_titles: tuple[int, ...] = field(
-        default_factory=lambda: _env_ints("BENCH_SCALE_TITLES", (100_000, 1_000_000))
-    )
-    scale_rounds: int = field(default_factory=lambda: _env_int("BENCH_SCALE_ROUNDS", 3))
-    scale_latency_requests: int = field(default_factory=lambda: _env_int("BENCH_SCALE_LATENCY_REQUESTS", 40))
+    celery_rounds: int = 3
+    scale_articles: tuple[int, ...] = (10_000, 1_000_000)
+    scale_titles: tuple[int, ...] = (100_000, 1_000_000)
+    scale_rounds: int = 3
+    scale_latency_requests: int = 40
     # Requests per measurement of each middleware's in-process cost (bench/middleware_cost.py).
-    middleware_requests: int = field(default_factory=lambda: _env_int("BENCH_MIDDLEWARE_REQUESTS", 2_000))
+    middleware_requests: int = 2_000
 
 
 @dataclass(frozen=True)
@@ -126,6 +109,10 @@ class Case:
     versus: str | None = None
     min_versus: float | None = None
     scale: bool = False  # one of `make bench-scale`'s cases
+
+    @property
+    def header_dict(self) -> dict[str, str]:
+        return dict(header.split(": ", 1) for header in self.headers)
 
 
 # ----------------------------------------------------------------------------- processes
@@ -149,52 +136,25 @@ class Processes:
         return process
 
     def remember(self) -> None:
-        table = process_table()
-        frontier = [process.pid for process in self.started if process.pid in table]
-        for pid in frontier:
-            self.seen.add((pid, table[pid][1]))
-        while frontier:
-            parent = frontier.pop()
-            for pid, (ppid, start) in table.items():
-                if ppid == parent and (pid, start) not in self.seen:
-                    self.seen.add((pid, start))
-                    frontier.append(pid)
+        for process in self.started:
+            self.seen |= descendants(process.pid)
 
-    def alive(self) -> set[tuple[int, int]]:
-        table = process_table()
-        return {(pid, start) for pid, start in self.seen if pid in table and table[pid][1] == start}
-
-    def stop(self, process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60) -> None:
-        if process.poll() is not None:
-            return
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
         self.remember()
-        with contextlib.suppress(OSError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(OSError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        stop_process_group(process, timeout=60)
 
     def stop_all(self) -> list[int]:
         """Stop everything still running, newest first; return the pids that had to be killed."""
         for process in reversed(self.started):
             self.stop(process)
         deadline = time.monotonic() + 10
-        while self.alive() and time.monotonic() < deadline:
+        while alive(self.seen) and time.monotonic() < deadline:
             time.sleep(0.2)
-        leftovers = sorted(pid for pid, _ in self.alive())
+        leftovers = sorted(pid for pid, _ in alive(self.seen))
         for pid in leftovers:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         return leftovers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Any, what: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
@@ -245,21 +205,6 @@ def fresh_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def start_redis(processes: Processes, directory: Path) -> str:
-    port = free_port()
-    directory.mkdir(parents=True, exist_ok=True)
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    command += ["--appendonly", "no", "--dir", str(directory)]
-    process = processes.start(command, directory / "redis.log")
-
-    def listening() -> bool:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-
-    wait_for(listening, "redis-server", 10, process)
-    return f"redis://127.0.0.1:{port}"
 
 
 def bench_env(database_url: str, redis_url: str, build: Path, port: int) -> dict[str, str]:
@@ -316,25 +261,11 @@ def start_app(
     gunicorn = str(Path(str(context["VENV_BIN"])) / "gunicorn")
     command = [gunicorn, "-c", "deploy/gunicorn.conf.py", app]
     processes.start(command, build / "log" / "web.log", cwd=ROOT, env=app_env)
-    nginx = processes.start(
-        [
-            str(context["NGINX_BIN"]),
-            "-c",
-            str(build / "nginx" / "nginx.conf"),
-            "-e",
-            str(Path(str(context["NGINX_LOG_DIR"])) / "nginx-error.log"),
-        ],
-        build / "log" / "nginx.log",
-        cwd=ROOT,
-        env=app_env,
-    )
+    error_log = Path(str(context["NGINX_LOG_DIR"])) / "nginx-error.log"
+    command = [str(context["NGINX_BIN"]), "-c", str(build / "nginx" / "nginx.conf"), "-e", str(error_log)]
+    nginx = processes.start(command, build / "log" / "nginx.log", cwd=ROOT, env=app_env)
     wait_for(lambda: get(f"http://127.0.0.1:{port}{path}")[0] == 200, what, 60, nginx)
     processes.remember()
-
-
-def start_ceiling(processes: Processes, env: dict[str, str], build: Path, port: int) -> None:
-    """The hello-world app: the project's gunicorn config behind its nginx config, on its own port."""
-    start_app(processes, env, build, port, "bench.hello:application", "the ceiling app")
 
 
 def python(env: dict[str, str], *args: str, timeout: float = 900, stdin: str | None = None) -> str:
@@ -361,54 +292,58 @@ def manage(env: dict[str, str], *args: str) -> None:
 # ----------------------------------------------------------------------------- load
 
 
-def run_wrk(settings: Settings, url: str, case: Case, duration: int) -> dict[str, float]:
-    env = dict(os.environ)
-    connections = case.connections or settings.connections
-    command = [
-        "wrk",
-        "-t",
-        str(min(settings.threads, connections)),
-        "-c",
-        str(connections),
-        "-d",
-        f"{duration}s",
-        "--timeout",
-        "5s",
-        "-s",
-        str(REPORT_LUA),
-    ]
-    for header in case.headers:
+def bench_json(output: str, what: str) -> dict[str, Any]:
+    """The figures a bench module or report.lua printed, as one `BENCH_JSON {...}` line."""
+    line = next((line for line in output.splitlines() if line.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise BenchError(f"{what} printed no BENCH_JSON line:\n{output[-2000:]}")
+    return dict(json.loads(line.removeprefix("BENCH_JSON ")))
+
+
+def wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    threads: int,
+    script: Path = REPORT_LUA,
+    headers: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One wrk run; report.lua's figures, with `seconds` and `errors` (connect, read, write and
+    timeout errors: not the answers of 400 or more, which report.lua counts as `status`)."""
+    command = ["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{seconds}s"]
+    command += ["--timeout", "5s", "-s", str(script)]
+    for header in headers:
         command += ["-H", header]
-    if case.unique:
-        env["BENCH_UNIQUE"] = urlsplit(url).path + "?" + urlsplit(url).query
     result = subprocess.run(
-        [*command, url.replace("{n}", "0")],
+        [*command, url],
         capture_output=True,
         text=True,
-        env=env,
-        timeout=duration + 60,
+        env={**os.environ, "BENCH_REPORT_LUA": str(REPORT_LUA), **(env or {})},
+        timeout=seconds + 60,
         check=False,
     )
-    line = next((line for line in result.stdout.splitlines() if line.startswith("BENCH_JSON ")), None)
-    if result.returncode != 0 or line is None:
-        raise BenchError(f"wrk failed on {case.name}:\n{result.stdout}\n{result.stderr}")
-    raw = json.loads(line.removeprefix("BENCH_JSON "))
-    seconds = raw["duration_us"] / 1e6
+    if result.returncode != 0:
+        raise BenchError(f"wrk failed on {url}:\n{result.stdout}\n{result.stderr}")
+    raw = bench_json(result.stdout, f"wrk on {url}")
+    raw["seconds"] = raw["duration_us"] / 1e6
+    raw["errors"] = raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
+    return raw
+
+
+def run_wrk(settings: Settings, url: str, case: Case, duration: int) -> dict[str, float]:
+    env = {"BENCH_UNIQUE": urlsplit(url).path + "?" + urlsplit(url).query} if case.unique else {}
+    connections = case.connections or settings.connections
+    raw = wrk(url.replace("{n}", "0"), duration, connections, settings.threads, headers=case.headers, env=env)
     return {
-        "rps": raw["requests"] / seconds,
+        "rps": raw["requests"] / raw["seconds"],
         "p50_ms": raw["p50_us"] / 1000,
         "p99_ms": raw["p99_us"] / 1000,
-        "errors": raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
+        "errors": raw["errors"],
         # wrk counts every answer with a status of 400 or more; the pre-check rules out 3xx.
         "non_2xx": raw["status"],
         "requests": raw["requests"],
     }
-
-
-def check_case(url: str, case: Case) -> int:
-    headers = dict(header.split(": ", 1) for header in case.headers)
-    status, _, _ = get(url.replace("{n}", "0"), headers)
-    return status
 
 
 def summarise(case: Case, rounds: list[dict[str, float]], ceilings: list[float]) -> dict[str, Any]:
@@ -425,6 +360,8 @@ def summarise(case: Case, rounds: list[dict[str, float]], ceilings: list[float])
         "ratio": statistics.median(ratios),
         "rounds": rounds,
         "ratios": ratios,
+        "min_ratio": case.min_ratio,
+        "max_p50_ms": case.max_p50_ms,
     }
     # A round that got no answer at all reports no errors either: it must not pass as a result.
     answered = all(result["requests"] > 0 for result in rounds)
@@ -562,17 +499,9 @@ def start_worker(processes: Processes, env: dict[str, str], log: Path) -> subpro
     return process
 
 
-def probe(env: dict[str, str], kind: str, count: int) -> dict[str, float]:
-    return run_json(env, "bench.celery_probe", kind, str(count))
-
-
 def run_json(env: dict[str, str], module: str, *args: str, stdin: str | None = None) -> dict[str, Any]:
     """Run a bench helper module with the stack's environment; return its BENCH_JSON line."""
-    output = python(env, "-m", module, *args, stdin=stdin)
-    line = next((line for line in output.splitlines() if line.startswith("BENCH_JSON ")), None)
-    if line is None:
-        raise BenchError(f"{module} {' '.join(args)} printed no BENCH_JSON line:\n{output[-2000:]}")
-    return json.loads(line.removeprefix("BENCH_JSON "))
+    return bench_json(python(env, "-m", module, *args, stdin=stdin), f"{module} {' '.join(args)}")
 
 
 def bench_celery(
@@ -594,8 +523,10 @@ def bench_celery(
             worker = start_worker(processes, mode_env, build / f"worker-{mode}-{number}.log")
             try:
                 if mode == "on":
-                    roundtrips.append(probe(mode_env, "roundtrip", settings.celery_roundtrips))
-                figures = probe(mode_env, "throughput", settings.celery_tasks)
+                    roundtrips.append(
+                        run_json(mode_env, "bench.celery_probe", "roundtrip", str(settings.celery_roundtrips))
+                    )
+                figures = run_json(mode_env, "bench.celery_probe", "throughput", str(settings.celery_tasks))
                 throughput[mode].append(figures["tasks_per_s"])
             finally:
                 processes.stop(worker)
@@ -771,39 +702,6 @@ def write_scale(results: dict[str, Any], path: Path) -> str:
     return section
 
 
-def bar_chart(title: str, unit: str, groups: list[tuple[str, list[tuple[str, float]]]]) -> str:
-    """A horizontal grouped bar chart as SVG, one bar per series in each group; no plotting library."""
-    colours = ["#4878a8", "#e08a3c", "#6aa56a", "#b95c5c"]
-    bar, gap, label_width, width = 14, 10, 300, 760
-    series = [name for name, _ in groups[0][1]] if groups else []
-    peak = max((value for _, values in groups for _, value in values), default=1.0) or 1.0
-    height = 50 + len(groups) * (len(series) * bar + gap) + 20 * len(series)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-        'font-size="12">',
-        f'<text x="10" y="20" font-size="14">{escape(title)}</text>',
-    ]
-    y = 35
-    for group, values in groups:
-        parts.append(f'<text x="10" y="{y + bar}">{escape(group)}</text>')
-        for index, (_, value) in enumerate(values):
-            length = (width - label_width - 80) * value / peak
-            parts.append(
-                f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar - 2}" '
-                f'fill="{colours[index % len(colours)]}"/>'
-            )
-            parts.append(
-                f'<text x="{label_width + length + 4:.1f}" y="{y + bar - 3}">{value:,.2f} {unit}</text>'
-            )
-            y += bar
-        y += gap
-    for index, name in enumerate(series):
-        parts.append(f'<rect x="10" y="{y + 20 * index}" width="12" height="12" fill="{colours[index]}"/>')
-        parts.append(f'<text x="28" y="{y + 20 * index + 11}">{escape(name)}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
-
-
 def write_performance(results: dict[str, Any], path: Path) -> str:
     """Replace the report at `path` with this run's, the replaced run's ratios beside the new ones
     (the bench-scale section is kept)."""
@@ -821,12 +719,13 @@ PLAIN_SETTINGS = "bench.settings_plain"  # the same with startproject's middlewa
 Servers = dict[str, int]
 
 
-def start_servers(processes: Processes, database_url: str, out: Path) -> tuple[dict[str, str], Servers]:
+def start_servers(
+    processes: Processes, database_url: str, redis_url: str, out: Path
+) -> tuple[dict[str, str], Servers]:
     """Redis, the stack, the ceiling, and three servers of the bench's reference views (bench/urls.py),
     each with the stack's gunicorn and nginx configs: the trivial view with the project's settings and
     with startproject's middleware list, and the stock list beside the project's. The stack runs production's
     settings untouched."""
-    redis_url = start_redis(processes, out / "redis")
     servers = {name: free_port() for name in ("stack", "ceiling", "house", "plain", "reference")}
     env = bench_env(database_url, redis_url, out / "stack", servers["stack"])
     print(
@@ -836,7 +735,7 @@ def start_servers(processes: Processes, database_url: str, out: Path) -> tuple[d
         )
     )
     start_stack(processes, env, out / "stack", servers["stack"])
-    start_ceiling(processes, env, out / "ceiling", servers["ceiling"])
+    start_app(processes, env, out / "ceiling", servers["ceiling"], "bench.hello:application", "the ceiling")
     # The trivial view's two servers serve nothing else: a worker that has served the lists has a
     # larger heap to collect, which would weigh on one side of the comparison only.
     for name, module in (("house", BENCH_SETTINGS), ("plain", PLAIN_SETTINGS), ("reference", BENCH_SETTINGS)):
@@ -854,13 +753,12 @@ def measure(
         return f"http://127.0.0.1:{servers[case.server]}{case.path}"
 
     for case in all_cases:
-        status = check_case(url(case), case)
+        status = get(url(case).replace("{n}", "0"), case.header_dict)[0]
         if status != 200:
             raise BenchError(f"{case.name}: GET {case.path} answered {status}, not 200")
         run_wrk(settings, url(case), case, settings.warmup)
         if case.name in {"api_list_cached", "api_list_microcache"}:  # nginx's micro-cache must answer
-            headers = dict(header.split(": ", 1) for header in case.headers)
-            cache_status = get(url(case), headers)[1].get("X-Cache-Status")
+            cache_status = get(url(case), case.header_dict)[1].get("X-Cache-Status")
             if cache_status not in {"HIT", "UPDATING", "STALE"}:
                 raise BenchError(
                     f"the micro-cache answered X-Cache-Status: {cache_status} (NGINX_MICROCACHE off?)"
@@ -872,15 +770,12 @@ def measure(
             results[case.name].append(run_wrk(settings, url(case), case, settings.duration))
     ceilings = [result["rps"] for result in results["ceiling"]]
     summaries = {case.name: summarise(case, results[case.name], ceilings) for case in all_cases}
-    for case in all_cases:
-        summaries[case.name]["min_ratio"] = case.min_ratio
-        summaries[case.name]["max_p50_ms"] = case.max_p50_ms
     compare(summaries, all_cases)
     return summaries
 
 
-def bench(settings: Settings, processes: Processes, database_url: str) -> dict[str, Any]:
-    env, servers = start_servers(processes, database_url, OUT)
+def bench(settings: Settings, processes: Processes, database_url: str, redis_url: str) -> dict[str, Any]:
+    env, servers = start_servers(processes, database_url, redis_url, OUT)
     started = time.monotonic()
     print(f"bench: seeding {settings.articles} articles", flush=True)
     manage(env, "seed_demo", "--articles", str(settings.articles), "--seed", "8")
@@ -906,9 +801,11 @@ SCALE_OUT = ROOT / "build" / "bench-scale"
 SCALE_MAX_P50_RATIO = 1.25
 
 
-def bench_scale(settings: Settings, processes: Processes, database_url: str) -> dict[str, Any]:
+def bench_scale(
+    settings: Settings, processes: Processes, database_url: str, redis_url: str
+) -> dict[str, Any]:
     """The scale cases at each size in turn, on one table grown between them, then large / small."""
-    env, servers = start_servers(processes, database_url, SCALE_OUT)
+    env, servers = start_servers(processes, database_url, redis_url, SCALE_OUT)
     manage(env, "seed_demo", "--articles", "0", "--users", "20", "--seed", "8")
     sizes: list[dict[str, Any]] = []
     for articles, titles in zip(settings.scale_articles, settings.scale_titles, strict=True):
@@ -927,7 +824,7 @@ def bench_scale(settings: Settings, processes: Processes, database_url: str) -> 
         processes.remember()
         print("bench-scale: one request at a time, in-process", flush=True)
         one_at_a_time = [
-            {"name": case.name, "path": case.path, "headers": dict(h.split(": ", 1) for h in case.headers)}
+            {"name": case.name, "path": case.path, "headers": case.header_dict}
             for case in scale_cases
             if case.server != "ceiling"
         ]
@@ -939,7 +836,7 @@ def bench_scale(settings: Settings, processes: Processes, database_url: str) -> 
         )
         for name, latency in latencies.items():
             summaries[name]["in_process"] = latency
-        celery = probe(env, "roundtrip", settings.celery_roundtrips)
+        celery = run_json(env, "bench.celery_probe", "roundtrip", str(settings.celery_roundtrips))
         sizes.append(
             {
                 "articles": articles,
@@ -993,26 +890,12 @@ class IsolatedRun(Generic[T]):
     outcome: T | None
     seconds: float
     leftovers: list[int]
-    exit_code: int  # what the command exits with when there is no outcome
 
 
-def run_isolated(name: str, out: Path, work: Callable[[Processes, str], T]) -> IsolatedRun[T]:
-    """Run `work` on a fresh database and its own processes, all stopped after, as `make <name>`.
-
-    Checks the Debian tools first (exit code 2 when one is missing), empties `out`, and prints
-    what went wrong (exit code 1) or which processes had to be killed.
-    """
-    missing = [
-        tool
-        for tool in ("wrk", "redis-server", "nginx")
-        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()
-    ]
-    if missing:
-        print(
-            f"{name}: {', '.join(missing)} not found; on Debian: apt-get install -y {' '.join(missing)}",
-            file=sys.stderr,
-        )
-        return IsolatedRun(None, 0.0, [], 2)
+def run_isolated(name: str, out: Path, work: Callable[[Processes, str, str], T]) -> IsolatedRun[T]:
+    """Run `work` on a fresh database, a Redis and its own processes, all stopped after, as `make <name>`
+    (whose `system-deps` has checked for wrk, redis-server and nginx): empties `out`, and prints what
+    went wrong or which processes had to be killed."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -1021,96 +904,52 @@ def run_isolated(name: str, out: Path, work: Callable[[Processes, str], T]) -> I
     outcome: T | None = None
     leftovers: list[int] = []
     try:
-        with fresh_database() as database_url:
+        with fresh_database() as database_url, redis_server() as redis:
             try:
-                outcome = work(processes, database_url)
+                outcome = work(processes, database_url, redis.url())
             finally:
                 leftovers = processes.stop_all()
     except BenchError as error:
         print(f"{name}: {error}", file=sys.stderr)
     if leftovers:
         print(f"{name}: had to kill leftover processes {leftovers}", file=sys.stderr)
-    return IsolatedRun(outcome, round(time.monotonic() - began, 1), leftovers, 1)
+    return IsolatedRun(outcome, round(time.monotonic() - began, 1), leftovers)
 
 
-def machine(load_average: float) -> dict[str, Any]:
-    return {
-        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_model": cpu_model(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "load_average": load_average,
-    }
-
-
-def main() -> int:
-    settings = Settings()
+def main(scale: bool) -> int:
+    settings = from_env(Settings, "BENCH_")
     load_average = os.getloadavg()[0]
-    run = run_isolated("bench", OUT, lambda processes, database_url: bench(settings, processes, database_url))
-    outcome = run.outcome
-    if outcome is None:
-        return run.exit_code
+    name, out, work = ("bench-scale", SCALE_OUT, bench_scale) if scale else ("bench", OUT, bench)
+    run = run_isolated(name, out, lambda *services: work(settings, *services))
+    if run.outcome is None:
+        return 1
     results = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(load_average),
+        "machine": {
+            "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "cpu_model": cpu_model(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average": load_average,
+        },
         "settings": settings.__dict__,
         "seconds": run.seconds,
         "leftover_processes": run.leftovers,
-        **outcome,
+        **run.outcome,
     }
-    text = json.dumps(results, indent=2)
-    RESULTS.write_text(text + "\n")
-    (OUT / "results.json").write_text(text + "\n")
-    groups = [(case["label"], [("x ceiling", case["ratio"])]) for case in results["cases"].values()]
-    (OUT / "ratios.svg").write_text(bar_chart("req/s as a multiple of the bare WSGI ceiling", "x", groups))
+    text = json.dumps(results, indent=2) + "\n"
+    (out / "results.json").write_text(text)
+    if not scale:
+        RESULTS.write_text(text)
     print()
-    print(write_performance(results, PERFORMANCE))
+    print(write_scale(results, PERFORMANCE) if scale else write_performance(results, PERFORMANCE))
     print(
-        f"bench: {results['seconds']:.0f} s; the report in {PERFORMANCE.relative_to(ROOT)}, "
-        f"every round in {RESULTS.relative_to(ROOT)} and {(OUT / 'results.json').relative_to(ROOT)}"
+        f"{name}: {results['seconds']:.0f} s; the report in {PERFORMANCE.relative_to(ROOT)}, every round in "
+        f"{(out / 'results.json').relative_to(ROOT)}" + ("" if scale else f" and {RESULTS.relative_to(ROOT)}")
     )
-    return 0
-
-
-def main_scale() -> int:
-    settings = Settings()
-    load_average = os.getloadavg()[0]
-    run = run_isolated(
-        "bench-scale",
-        SCALE_OUT,
-        lambda processes, database_url: bench_scale(settings, processes, database_url),
-    )
-    outcome = run.outcome
-    if outcome is None:
-        return run.exit_code
-    results = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(load_average),
-        "settings": settings.__dict__,
-        "seconds": run.seconds,
-        "leftover_processes": run.leftovers,
-        **outcome,
-    }
-    (SCALE_OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    small, large = results["sizes"][0]["articles"], results["sizes"][-1]["articles"]
-    groups = [
-        (
-            row["label"],
-            [
-                (f"{small:,} articles", row["small"]["p50_ms"]),
-                (f"{large:,} articles", row["large"]["p50_ms"]),
-            ],
-        )
-        for name, row in results["growth"].items()
-        if name != "ceiling"
-    ]
-    (SCALE_OUT / "p50_by_size.svg").write_text(bar_chart("p50 against the table's size", "ms", groups))
-    print()
-    print(write_scale(results, PERFORMANCE))
-    where = (SCALE_OUT / "results.json").relative_to(ROOT)
-    print(f"bench-scale: {results['seconds']:.0f} s; every round in {where}")
-    return 0 if not results["leftover_processes"] else 1
+    # A process that had to be killed is one the stack failed to stop: a fault to look into.
+    return 1 if results["leftover_processes"] else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main_scale() if sys.argv[1:] == ["scale"] else main())
+    sys.exit(main(scale=sys.argv[1:] == ["scale"]))

@@ -27,7 +27,7 @@ local mix = {
   { 10, function() return wrk.format("GET", "/articles/") end },
   { 10, function() return wrk.format("GET", "/articles/" .. pick(slugs) .. "/") end },
   { 12, function() return wrk.format("GET", "/api/v1/articles/") end },
-  { 10, function() return wrk.format("GET", "/api/v1/articles/?page=" .. math.random(1, 5), authed()) end },
+  { 10, function() return wrk.format("GET", "/api/v1/articles/?page_size=" .. math.random(10, 50), authed()) end },
   { 15, function() return wrk.format("GET", "/api/v1/articles/" .. pick(slugs) .. "/", authed()) end },
   { 10, function() return wrk.format("GET", "/api/v1/articles/autocomplete/?q=" .. pick(prefixes)) end },
   { 10, function()

@@ -10,12 +10,9 @@ off for the run: it would hide the very leak this looks for. build/soak/ keeps r
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
-import urllib.request
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,21 +21,22 @@ import redis
 from celery import Celery
 
 from bench.run import (
-    REPORT_LUA,
     ROOT,
     BenchError,
     Processes,
     bench_env,
-    free_port,
+    from_env,
     get,
     manage,
+    python,
     run_isolated,
-    start_redis,
     start_stack,
+    wrk,
 )
 from deploy import render
 from deploy import stack as deploy_stack
-from tests.support.processes import process_table
+from tests.support.net import free_port
+from tests.support.processes import descendants
 
 OUT = ROOT / "build" / "soak"
 SOAK_LUA = Path(__file__).resolve().parent / "soak.lua"
@@ -56,7 +54,7 @@ MAIN_PROCESS_KIB_PER_TASK = 0.05
 
 @dataclass(frozen=True)
 class Settings:
-    """Each field can be set as SOAK_<FIELD>, e.g. SOAK_SECONDS=600."""
+    """Each field can be set as SOAK_<FIELD>, e.g. SOAK_SECONDS=600 (bench.run.from_env)."""
 
     seconds: int = 180
     interval: int = 15
@@ -68,15 +66,6 @@ class Settings:
     connections: int = 16
     threads: int = 2
     worker_tasks: int = 50_000
-
-    @classmethod
-    def from_env(cls) -> Settings:
-        values: dict[str, Any] = {}
-        for item in fields(cls):
-            raw = os.environ.get(f"SOAK_{item.name.upper()}", "").strip()
-            if raw:
-                values[item.name] = int(float(raw)) if item.type == "int" else float(raw)
-        return cls(**values)
 
 
 # ----------------------------------------------------------------------------- the verdict
@@ -276,21 +265,19 @@ def report(outcome: Outcome) -> tuple[bool, str]:
 def run_wrk(
     settings: Settings, base: str, seconds: int, env: dict[str, str], delay_ms: float, started: float
 ) -> Slice:
-    wrk_env = {**os.environ, **env, "BENCH_REPORT_LUA": str(REPORT_LUA), "SOAK_DELAY_MS": f"{delay_ms:.0f}"}
-    command = ["wrk", "-t", str(settings.threads), "-c", str(settings.connections), "-d", f"{seconds}s"]
-    command += ["--timeout", "5s", "-s", str(SOAK_LUA), f"{base}/"]
-    result = subprocess.run(
-        command, capture_output=True, text=True, env=wrk_env, timeout=seconds + 60, check=False
+    raw = wrk(
+        f"{base}/",
+        seconds,
+        settings.connections,
+        settings.threads,
+        script=SOAK_LUA,
+        env={**env, "SOAK_DELAY_MS": f"{delay_ms:.0f}"},
     )
-    line = next((line for line in result.stdout.splitlines() if line.startswith("BENCH_JSON ")), None)
-    if result.returncode != 0 or line is None:
-        raise BenchError(f"wrk failed:\n{result.stdout}\n{result.stderr}")
-    raw = json.loads(line.removeprefix("BENCH_JSON "))
     return Slice(
         started=started,
-        seconds=raw["duration_us"] / 1e6,
+        seconds=raw["seconds"],
         requests=raw["requests"],
-        errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"] + raw["status"],
+        errors=raw["errors"] + raw["status"],
         p50_ms=raw["p50_us"] / 1000,
         p99_ms=raw["p99_us"] / 1000,
     )
@@ -299,24 +286,11 @@ def run_wrk(
 def program_pids(env: dict[str, str]) -> dict[str, set[tuple[int, int]]]:
     """Each program's processes (supervisor's child and its descendants), as (pid, start time)."""
     context = render.build_context(env)
-    table = process_table()
     found: dict[str, set[tuple[int, int]]] = {}
     for program in PROGRAMS:
         output = deploy_stack._supervisorctl(context, "pid", f"{context['SLUG']}:{program}").stdout.strip()
-        if not output.isdigit() or int(output) not in table:
-            found[program] = set()
-            continue
-        frontier, tree = [int(output)], set()
-        while frontier:
-            pid = frontier.pop()
-            tree.add((pid, table[pid][1]))
-            frontier += [child for child, (parent, _) in table.items() if parent == pid]
-        found[program] = tree
+        found[program] = descendants(int(output)) if output.isdigit() else set()
     return found
-
-
-def resident_mb(processes: set[tuple[int, int]]) -> float:
-    return sum(resident_kib(pid) for pid, _ in processes) / 1024
 
 
 def _log_since(logs: Path, program: str, offsets: dict[str, int]) -> list[str]:
@@ -344,18 +318,11 @@ def tasks_succeeded(logs: Path, offsets: dict[str, int]) -> int:
 
 def prepare(env: dict[str, str], base: str) -> dict[str, str]:
     """A user with an API token, and slugs and title prefixes from the seeded data, for soak.lua."""
-    email = "soak@example.com"
-    create = f"from apps.users.models import User; User.objects.create_user({email!r}, 'a-long-passphrase')"
-    manage(env, "shell", "--no-imports", "-c", create)
-    credentials = json.dumps({"email": email, "password": "a-long-passphrase"}).encode()
-    request = urllib.request.Request(  # noqa: S310 - a local URL we built
-        f"{base}/api/v1/auth/token/", data=credentials, headers={"Content-Type": "application/json"}
+    issue = (
+        "from apps.users.models import User; from apps.users.services import user_token_issue; "
+        "print(user_token_issue(user=User.objects.create_user('soak@example.com', 'a-long-passphrase')))"
     )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            token = json.loads(response.read())["token"]
-    except (OSError, KeyError, ValueError) as error:
-        raise BenchError(f"could not get an API token: {error}") from error
+    token = python(env, "manage.py", "shell", "--no-imports", "-c", issue).strip().splitlines()[-1]
     status, _, body = get(f"{base}/api/v1/articles/?page_size=100", {"Authorization": f"Token {token}"})
     if status != 200:
         raise BenchError(f"GET /api/v1/articles/ answered {status}")
@@ -367,8 +334,7 @@ def prepare(env: dict[str, str], base: str) -> dict[str, str]:
     return {"SOAK_TOKEN": token, "SOAK_SLUGS": ",".join(slugs), "SOAK_PREFIXES": ",".join(prefixes)}
 
 
-def soak(settings: Settings, processes: Processes, database_url: str) -> Outcome:
-    redis_url = start_redis(processes, OUT / "redis")
+def soak(settings: Settings, processes: Processes, database_url: str, redis_url: str) -> Outcome:
     port = free_port()
     env = bench_env(database_url, redis_url, OUT / "stack", port)
     # Recycling would replace a leaking worker before its growth shows.
@@ -407,7 +373,10 @@ def soak(settings: Settings, processes: Processes, database_url: str) -> Outcome
     def one_slice(seconds: int) -> Slice:
         nonlocal delay_ms
         item = run_wrk(settings, base, seconds, wrk_env, delay_ms, time.monotonic() - began)
-        item.memory_mb = {program: resident_mb(tree) for program, tree in program_pids(env).items()}
+        item.memory_mb = {
+            program: sum(resident_kib(pid) for pid, _ in tree) / 1024
+            for program, tree in program_pids(env).items()
+        }
         # Steer the pause so the next slice lands on the target rate; halfway, as one slice's
         # latency on a shared machine is a noisy guide.
         if item.rps > 0:
@@ -461,11 +430,11 @@ def soak(settings: Settings, processes: Processes, database_url: str) -> Outcome
 
 
 def main() -> int:
-    settings = Settings.from_env()
-    run = run_isolated("soak", OUT, lambda processes, database_url: soak(settings, processes, database_url))
+    settings = from_env(Settings, "SOAK_")
+    run = run_isolated("soak", OUT, lambda *services: soak(settings, *services))
     outcome = run.outcome
     if outcome is None:
-        return run.exit_code
+        return 1
     passed, text = report(outcome)
     results: dict[str, Any] = {
         "settings": asdict(settings),
