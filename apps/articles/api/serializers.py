@@ -26,7 +26,9 @@ class AuthorSerializer(serializers.ModelSerializer[User]):
 
 class ArticleSerializer(serializers.ModelSerializer[Article]):
     author = AuthorSerializer(read_only=True)
-    url = serializers.CharField(source="get_absolute_url", read_only=True)
+    # A method field, not CharField(source="get_absolute_url"): DRF inspects a callable source's
+    # signature again for every row it serializes.
+    url = serializers.SerializerMethodField()
 
     class Meta:
         model = Article
@@ -44,6 +46,9 @@ class ArticleSerializer(serializers.ModelSerializer[Article]):
             "url",
         ]
         read_only_fields = fields
+
+    def get_url(self, article: Article) -> str:
+        return article.get_absolute_url()
 
 
 class ArticleWriteSerializer(serializers.Serializer[Article]):

@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -84,6 +85,13 @@ def test_a_value_cached_before_a_change_is_never_read_after_it():
     assert article_cache.cached("test:stale", lambda: "not rebuilt") == "before"
     article_cache.invalidate()
     assert article_cache.cached("test:stale", lambda: "after") == "after"
+
+
+def test_a_value_is_not_read_once_the_cache_has_evicted_its_generation():
+    assert article_cache.cached("test:evicted", lambda: "before") == "before"
+    cache.delete(article_cache.GENERATION_KEY)
+    assert article_cache.cached("test:evicted", lambda: "after") == "after"
+    assert article_cache.cached("test:evicted", lambda: "not rebuilt") == "after"
 
 
 def test_with_the_cache_down_every_read_builds_the_value_and_nothing_fails(settings):
