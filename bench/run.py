@@ -25,6 +25,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -702,6 +703,39 @@ def write_scale(results: dict[str, Any], path: Path) -> str:
     return section
 
 
+def bar_chart(title: str, unit: str, groups: list[tuple[str, list[tuple[str, float]]]]) -> str:
+    """A horizontal grouped bar chart as SVG, one bar per series in each group; no plotting library."""
+    colours = ["#4878a8", "#e08a3c", "#6aa56a", "#b95c5c"]
+    bar, gap, label_width, width = 14, 10, 300, 760
+    series = [name for name, _ in groups[0][1]] if groups else []
+    peak = max((value for _, values in groups for _, value in values), default=1.0) or 1.0
+    height = 50 + len(groups) * (len(series) * bar + gap) + 20 * len(series)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        'font-size="12">',
+        f'<text x="10" y="20" font-size="14">{escape(title)}</text>',
+    ]
+    y = 35
+    for group, values in groups:
+        parts.append(f'<text x="10" y="{y + bar}">{escape(group)}</text>')
+        for index, (_, value) in enumerate(values):
+            length = (width - label_width - 80) * value / peak
+            parts.append(
+                f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar - 2}" '
+                f'fill="{colours[index % len(colours)]}"/>'
+            )
+            parts.append(
+                f'<text x="{label_width + length + 4:.1f}" y="{y + bar - 3}">{value:,.2f} {unit}</text>'
+            )
+            y += bar
+        y += gap
+    for index, name in enumerate(series):
+        parts.append(f'<rect x="10" y="{y + 20 * index}" width="12" height="12" fill="{colours[index]}"/>')
+        parts.append(f'<text x="28" y="{y + 20 * index + 11}">{escape(name)}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
 def write_performance(results: dict[str, Any], path: Path) -> str:
     """Replace the report at `path` with this run's, the replaced run's ratios beside the new ones
     (the bench-scale section is kept)."""
@@ -939,6 +973,25 @@ def main(scale: bool) -> int:
     }
     text = json.dumps(results, indent=2) + "\n"
     (out / "results.json").write_text(text)
+    if scale:
+        small, large = results["sizes"][0]["articles"], results["sizes"][-1]["articles"]
+        groups = [
+            (
+                row["label"],
+                [
+                    (f"{small:,} articles", row["small"]["p50_ms"]),
+                    (f"{large:,} articles", row["large"]["p50_ms"]),
+                ],
+            )
+            for case, row in results["growth"].items()
+            if case != "ceiling"
+        ]
+        (out / "p50_by_size.svg").write_text(bar_chart("p50 against the table's size", "ms", groups))
+    else:
+        groups = [(case["label"], [("x ceiling", case["ratio"])]) for case in results["cases"].values()]
+        (out / "ratios.svg").write_text(
+            bar_chart("req/s as a multiple of the bare WSGI ceiling", "x", groups)
+        )
     if not scale:
         RESULTS.write_text(text)
     print()

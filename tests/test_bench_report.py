@@ -3,7 +3,7 @@
 import copy
 from typing import Any
 
-from bench.run import write_performance, write_scale
+from bench.run import bar_chart, write_performance, write_scale
 
 
 def _case(label: str, rps: float, ratio: float, **extra) -> dict:
@@ -172,3 +172,21 @@ def test_the_bench_and_the_scale_run_each_replace_only_their_own_part_of_the_rep
     assert "on 2031-04-05 06:07 UTC" not in text
     assert "| admin | 10.00 | 20.00 | 2.00 | 300.00 | 400 | 330.00 | 380 | 1.10 | NO |" in text
     assert text.count("# Performance") == 1
+
+
+def test_the_chart_draws_one_bar_per_value_with_its_label_escaped():
+    svg = bar_chart(
+        "p50 <by> size",
+        "ms",
+        [
+            ("API list", [("10,000", 2.0), ("1,000,000", 2.4)]),
+            ("detail & more", [("10,000", 1.0), ("1,000,000", 1.1)]),
+        ],
+    )
+    assert svg.startswith("<svg ")
+    assert svg.rstrip().endswith("</svg>")
+    assert svg.count('width="12"') == 2  # the legend: one swatch per series
+    assert svg.count("<rect") == 4 + 2
+    assert "p50 &lt;by&gt; size" in svg
+    assert "detail &amp; more" in svg
+    assert "2.40 ms" in svg
