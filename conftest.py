@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 
 # The suite's shared support (ports, waiting, processes, servers, fixtures): tests/support/.
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.browser"]
 
 
 def _unreachable(url: str, default_port: int) -> str | None:

@@ -8,11 +8,8 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from apps.articles import autocomplete, services
-from apps.articles.tests.factories import ArticleFactory
-from apps.core.http.navigation import site_name
-from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
-from tests.browser.checks import accessibility_violations, screenshot
+from apps.users.tests.factories import UserFactory
+from tests.support.browser import accessibility_violations, screenshot, sign_in_to_admin
 from tests.support.processes import celery, celery_env, publishing_to
 from tests.support.redis_servers import redis_server
 from tests.support.waiting import wait_until
@@ -20,21 +17,6 @@ from tests.support.waiting import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 BATTERIES = ["database", "cache", "broker", "workers", "beat", "broker durability", "front"]
-
-
-def sign_in_to_admin(page: Page, email: str) -> None:
-    page.goto(reverse("admin:login"))
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator("#site-name")).to_contain_text(f"{site_name()} administration")
-
-
-@pytest.fixture
-def staff(page: Page) -> Page:
-    user = UserFactory(is_staff=True, is_superuser=True)
-    sign_in_to_admin(page, user.email)
-    return page
 
 
 def test_the_status_page_shows_every_battery_to_staff(staff: Page):
@@ -87,66 +69,11 @@ def test_with_a_worker_and_beat_running_every_battery_answers(staff: Page, setti
             screenshot(staff, "home-status-all-running")
 
 
-def test_typing_in_the_search_suggests_titles_from_redis_and_a_suggestion_opens_its_article(page: Page):
-    author = UserFactory(first_name="Grace", last_name="Hopper")
-    wanted = ArticleFactory(published=True, title="Deploying on a Friday", author=author)
-    ArticleFactory(published=True, title="Debugging the broker")
-    ArticleFactory(published=True, title="Caching with nginx")
-    autocomplete.rebuild_from_database()
-
-    page.goto(reverse("articles:list"))
-    with page.expect_response(lambda response: "/autocomplete/" in response.url) as answer:
-        page.get_by_role("searchbox", name="Search titles").press_sequentially("dep", delay=40)
-    assert answer.value.json()["served_from"] == "redis"
-    suggestion = page.locator("#article-suggestions").get_by_role("link", name="Deploying on a Friday")
-    expect(suggestion).to_be_visible()
-    expect(page.locator("#article-suggestions a")).to_have_count(1)
-    assert accessibility_violations(page) == []
-    screenshot(page, "articles-search", full_page=False)
-
-    suggestion.click()
-    expect(page).to_have_url(f"{page.url.split('/articles/')[0]}{wanted.get_absolute_url()}")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Deploying on a Friday")
-    expect(page.locator("article .meta")).to_contain_text("Grace Hopper")
-    assert accessibility_violations(page) == []
-
-
-def test_without_javascript_the_search_box_is_a_plain_search_of_the_list(open_page):
-    ArticleFactory(published=True, title="Deploying on a Friday")
-    ArticleFactory(published=True, title="Caching with nginx")
-    page = open_page(java_script_enabled=False)
-    page.goto(reverse("articles:list"))
-    page.get_by_role("searchbox", name="Search titles").fill("friday")
-    page.get_by_role("button", name="Search").click()
-    expect(page.locator(".article-list")).to_contain_text("Deploying on a Friday")
-    expect(page.locator(".article-list")).not_to_contain_text("Caching with nginx")
-
-
-def test_an_article_published_in_the_admin_appears_on_the_list(staff: Page):
-    draft = ArticleFactory(title="Published from the admin")
-    ArticleFactory.create_batch(3, published=True)
-    staff.goto(reverse("admin:articles_article_changelist"))
-    expect(staff.locator("#result_list")).to_contain_text("Published from the admin")
-    screenshot(staff, "admin-changelist")
-    staff.locator(f'input[name="_selected_action"][value="{draft.pk}"]').check()
-    staff.get_by_role("combobox", name="Action").select_option("publish")
-    staff.get_by_role("button", name="Go").click()
-    expect(staff.locator(".messagelist")).to_be_visible()
-
-    staff.goto(reverse("articles:list"))
-    expect(staff.locator(".article-list")).to_contain_text("Published from the admin")
-    expect(staff.locator(".article-list li")).to_have_count(4)
-    assert accessibility_violations(staff) == []
-    screenshot(staff, "articles-list")
-
-
 def test_the_api_docs_render_their_operations_grouped_by_resource(page: Page):
     page.goto(reverse("api-docs"))
     expect(page.locator(".opblock").first).to_be_visible(timeout=30_000)
-    for tag in ("articles", "auth", "users"):
+    for tag in ("auth", "users"):
         expect(page.locator(f'.opblock-tag[data-tag="{tag}"]')).to_be_visible()
-    expect(page.locator(".opblock-summary-description", has_text="List published articles")).to_be_visible()
-    assert page.locator(".opblock").count() >= 15
     screenshot(page, "api-docs")
 
 
@@ -163,24 +90,6 @@ def test_the_missing_page_is_styled_and_accessible_on_a_phone(open_page):
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert accessibility_violations(page) == []
     screenshot(page, "404-phone")
-
-
-def test_the_article_list_and_an_article_read_on_a_phone(open_page):
-    article = ArticleFactory(published=True, title="A title long enough to need a second line on a phone")
-    page = open_page(viewport=PHONE)
-    for path in (reverse("articles:list"), article.get_absolute_url()):
-        page.goto(path)
-        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-        assert accessibility_violations(page) == []
-    screenshot(page, "article-phone")
-
-
-def test_an_article_published_through_the_service_is_found_by_the_search(page: Page):
-    article = services.article_create(author=UserFactory(), title="Zebra crossings")
-    services.article_publish(article=article)
-    page.goto(reverse("articles:list"))
-    page.get_by_role("searchbox", name="Search titles").press_sequentially("zeb", delay=40)
-    expect(page.locator("#article-suggestions").get_by_role("link", name="Zebra crossings")).to_be_visible()
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,10 +126,9 @@ def test_the_error_pages_nginx_serves_are_styled_under_its_policy_for_files(page
 
 def test_the_pages_are_accessible_in_dark_mode_too(open_page):
     staff_user = UserFactory(is_staff=True, is_superuser=True)
-    article = ArticleFactory(published=True)
     page = open_page(color_scheme="dark")
     sign_in_to_admin(page, staff_user.email)
-    for path in ("/", reverse("articles:list"), article.get_absolute_url(), "/no/such/page/"):
+    for path in ("/", "/no/such/page/"):
         page.goto(path)
         assert accessibility_violations(page) == [], path
     page.goto("/")

@@ -1,4 +1,4 @@
-"""A real browser on the live server: Debian's Chromium, driven by Playwright.
+"""A real browser on the live server: Debian's Chromium, driven by Playwright (fixtures and checks).
 
 Nothing is downloaded: Playwright's Python wheel carries its driver, and the browser is the
 system's (`make test` installs the `chromium` package). Every page a test opens is held to the
@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.urls import reverse
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
+
+from apps.core.http.navigation import site_name
+from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 # A machine busy with the rest of the suite can take seconds to answer; what is awaited does come.
@@ -70,3 +74,48 @@ def open_page(browser: Browser, live_server: Any) -> Iterator[Callable[..., Page
 @pytest.fixture
 def page(open_page: Callable[..., Page]) -> Page:
     return open_page()
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+AXE_SOURCE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
+# WCAG 2.1 A and AA: what an accessibility audit of a public site asks for.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def accessibility_violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2.1 AA violations on the page as it is now, one line each.
+
+    axe is evaluated through the DevTools protocol, as the page's own CSP does not allow a script
+    from elsewhere: the policy stays as served and no static file of the site carries the tool.
+    """
+    page.evaluate(AXE_SOURCE)
+    found = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
+        ".then(result => result.violations.map(v => v.id + ': ' + v.help + ' (' +"
+        " v.nodes.map(n => n.target.join(' ')).join(', ') + ')'))",
+        AXE_TAGS,
+    )
+    return list(found)
+
+
+def sign_in_to_admin(page: Page, email: str) -> None:
+    page.goto(reverse("admin:login"))
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#site-name")).to_contain_text(f"{site_name()} administration")
+
+
+@pytest.fixture
+def staff(page: Page) -> Page:
+    """A page signed in to the admin as a superuser."""
+    user = UserFactory(is_staff=True, is_superuser=True)
+    sign_in_to_admin(page, user.email)
+    return page
