@@ -1,4 +1,5 @@
-"""Redis roles: cache, sessions, autocomplete and broker each on the Redis its variable names.
+"""Redis roles: cache, sessions and broker each on the Redis its variable names (an app's own role, such
+as autocomplete, is tested with the app).
 
 The app runs in a fresh process with the role variables set and REDIS_URL pointing at a closed
 port, so anything that fell back to REDIS_URL would fail; private redis-servers then show
@@ -65,7 +66,7 @@ def test_every_role_defaults_to_its_own_database_of_redis_url():
     code = (
         "import json; from django.conf import settings as s;"
         "print(json.dumps([s.CACHES['default']['LOCATION'], s.SESSION_CACHE_ALIAS,"
-        " s.AUTOCOMPLETE_REDIS_URL, s.CELERY_BROKER_URL]))"
+        " s.CELERY_BROKER_URL]))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -83,22 +84,20 @@ def test_every_role_defaults_to_its_own_database_of_redis_url():
     assert json.loads(result.stdout) == [
         "redis://redis.internal:6379/0",
         "default",
-        "redis://redis.internal:6379/2",
         "redis://redis.internal:6379/1",
     ]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_cache_sessions_autocomplete_and_broker_each_land_on_their_own_redis(cache_redis, sessions_redis):
+def test_cache_sessions_and_broker_each_land_on_their_own_redis(cache_redis, sessions_redis):
     UserFactory(email="split@example.com")
     code = (
         "from django.conf import settings; from django.test import Client;"
-        "from apps.core.data.redis import redis_client; from config.celery import app;"
+        "from config.celery import app;"
         "response = Client().post('/api/v1/auth/login/',"
         f" {{'email': 'split@example.com', 'password': '{DEFAULT_PASSWORD}'}},"
         " content_type='application/json');"
         "print(response.status_code);"
-        "redis_client(settings.AUTOCOMPLETE_REDIS_URL).set('autocomplete-probe', 'x');"
         "app.send_task('tests.redis_roles_probe')"
     )
     output = run_app(
@@ -107,7 +106,6 @@ def test_cache_sessions_autocomplete_and_broker_each_land_on_their_own_redis(cac
         CACHE_KEY_PREFIX="split",
         CACHE_REDIS_URL=f"redis://127.0.0.1:{cache_redis}/0",
         SESSION_REDIS_URL=f"redis://127.0.0.1:{sessions_redis}/0",
-        AUTOCOMPLETE_REDIS_URL=f"redis://127.0.0.1:{cache_redis}/2",
         CELERY_BROKER_URL=f"redis://127.0.0.1:{sessions_redis}/1",
         CELERY_TASK_ALWAYS_EAGER="false",
     )
@@ -119,7 +117,6 @@ def test_cache_sessions_autocomplete_and_broker_each_land_on_their_own_redis(cac
     assert not any("sessions" in key for key in cache_keys), cache_keys
     assert any(key.startswith("split:1:django.contrib.sessions.cached_db") for key in session_keys)
     assert not any("throttle" in key for key in session_keys), session_keys
-    assert keys(cache_redis, 2) == ["autocomplete-probe"]
     assert keys(sessions_redis, 1) != []
     assert keys(cache_redis, 1) == []
 

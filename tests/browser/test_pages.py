@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from apps.users.tests.factories import UserFactory
+from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.browser import accessibility_violations, screenshot, sign_in_to_admin
 from tests.support.processes import celery, celery_env, publishing_to
 from tests.support.redis_servers import redis_server
@@ -127,7 +127,7 @@ def test_the_error_pages_nginx_serves_are_styled_under_its_policy_for_files(page
 def test_the_pages_are_accessible_in_dark_mode_too(open_page):
     staff_user = UserFactory(is_staff=True, is_superuser=True)
     page = open_page(color_scheme="dark")
-    sign_in_to_admin(page, staff_user.email)
+    sign_in_to_admin(page, staff_user.email, DEFAULT_PASSWORD)
     for path in ("/", "/no/such/page/"):
         page.goto(path)
         assert accessibility_violations(page) == [], path

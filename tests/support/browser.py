@@ -8,17 +8,18 @@ site's Content-Security-Policy as served: a violation fails the test.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
 from apps.core.http.navigation import site_name
-from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 # A machine busy with the rest of the suite can take seconds to answer; what is awaited does come.
@@ -105,10 +106,10 @@ def accessibility_violations(page: Page) -> list[str]:
     return list(found)
 
 
-def sign_in_to_admin(page: Page, email: str) -> None:
+def sign_in_to_admin(page: Page, email: str, password: str) -> None:
     page.goto(reverse("admin:login"))
     page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("#site-name")).to_contain_text(f"{site_name()} administration")
 
@@ -116,6 +117,7 @@ def sign_in_to_admin(page: Page, email: str) -> None:
 @pytest.fixture
 def staff(page: Page) -> Page:
     """A page signed in to the admin as a superuser."""
-    user = UserFactory(is_staff=True, is_superuser=True)
-    sign_in_to_admin(page, user.email)
+    password = secrets.token_urlsafe(16)
+    user = get_user_model().objects.create_superuser(f"staff-{secrets.token_hex(4)}@example.com", password)
+    sign_in_to_admin(page, user.email, password)
     return page

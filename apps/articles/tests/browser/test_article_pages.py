@@ -7,7 +7,7 @@ from playwright.sync_api import Page, expect
 
 from apps.articles import autocomplete, services
 from apps.articles.tests.factories import ArticleFactory
-from apps.users.tests.factories import UserFactory
+from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.browser import accessibility_violations, screenshot, sign_in_to_admin
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -96,7 +96,7 @@ def test_the_article_pages_are_accessible_in_dark_mode_too(open_page):
     staff_user = UserFactory(is_staff=True, is_superuser=True)
     article = ArticleFactory(published=True)
     page = open_page(color_scheme="dark")
-    sign_in_to_admin(page, staff_user.email)
+    sign_in_to_admin(page, staff_user.email, DEFAULT_PASSWORD)
     for path in (reverse("articles:list"), article.get_absolute_url()):
         page.goto(path)
         assert accessibility_violations(page) == [], path
