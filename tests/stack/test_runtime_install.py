@@ -7,19 +7,14 @@ starts (gunicorn, the Celery worker and beat, the local nginx wrapper) runs from
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from deploy import stack as deploy_stack
-from tests.support.net import free_port
-from tests.support.processes import alive
-from tests.support.stack import Stack, self_signed_certificate
+from tests.support.stack import Stack, running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -153,42 +148,10 @@ def test_the_renderer_validates_its_files_from_the_runtime_install(runtime_pytho
 def runtime_stack(
     runtime_python: Path, tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_redis: str
 ) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("runtime-stack")
-    cert, key = self_signed_certificate(root)
-    http_port, https_port = free_port(), free_port()
-    base = {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", str(root)),
-        "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "DATABASE_URL": stack_database,
-        "REDIS_URL": stack_redis,
-        "DEPLOY_VENV": str(RUNTIME_VENV),
-        "DEPLOY_BUILD_DIR": str(root / "build"),
-        "STATIC_ROOT": str(root / "static"),
-        "MEDIA_ROOT": str(root / "media"),
-        "ALLOWED_HOSTS": "localhost,127.0.0.1",
-        "NGINX_LISTEN": f"127.0.0.1:{http_port}",
-        "NGINX_TLS": "on",
-        "NGINX_LISTEN_TLS": f"127.0.0.1:{https_port}",
-        "NGINX_TLS_CERT": str(cert),
-        "NGINX_TLS_KEY": str(key),
-        "NGINX_WORKER_PROCESSES": "1",
-        "GUNICORN_WORKERS": "1",
-        "CELERY_WORKER_CONCURRENCY": "1",
-    }
-    running = Stack(
-        root=root, env=deploy_stack.stack_env(base), http_port=http_port, https_port=https_port, cert=cert
-    )
-    running.start()
-    try:
-        running.wait_ready()
+    with running_stack(
+        tmp_path_factory.mktemp("runtime-stack"), stack_database, stack_redis, DEPLOY_VENV=str(RUNTIME_VENV)
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        for pid, _ in alive(running.seen):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def test_the_production_stack_serves_from_the_runtime_install(runtime_stack):

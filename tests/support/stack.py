@@ -331,9 +331,10 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_redis: str) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("stack")
+@contextlib.contextmanager
+def running_stack(root: Path, database_url: str, redis_url: str, **settings: str) -> Iterator[Stack]:
+    """The production stack under `root` on free local ports, TLS on a self-signed certificate;
+    `settings` add to its environment. Stopped at the end, and no process of it may outlive it."""
     cert, key = self_signed_certificate(root)
     http_port, https_port = free_port(), free_port()
     base = {
@@ -341,10 +342,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_r
         "HOME": os.environ.get("HOME", str(root)),
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
-        "DATABASE_URL": stack_database,
-        "REDIS_URL": stack_redis,
-        # Results let the tests see a task's answer; production needs none.
-        "CELERY_RESULT_BACKEND": f"{stack_redis}/3",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
         "DEPLOY_BUILD_DIR": str(root / "build"),
         "STATIC_ROOT": str(root / "static"),
         "MEDIA_ROOT": str(root / "media"),
@@ -355,22 +354,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_r
         "NGINX_TLS_CERT": str(cert),
         "NGINX_TLS_KEY": str(key),
         "NGINX_WORKER_PROCESSES": "1",
-        "NGINX_CLIENT_MAX_BODY_SIZE": "1m",
-        "NGINX_LIMIT_LOGIN_RATE": "6r/m",
-        "NGINX_LIMIT_LOGIN_BURST": "3",
-        # Long enough that a test's second request finds the first one's answer still cached.
-        "NGINX_MICROCACHE_TTL": "30s",
-        # Django's own throttles out of the way: every 429 these tests see comes from nginx.
-        "API_THROTTLE_LOGIN": "100000/minute",
-        "API_THROTTLE_ANON": "100000/minute",
         # One of each keeps the restarts quick on a busy machine; a reload still replaces it.
         "GUNICORN_WORKERS": "1",
-        "GUNICORN_THREADS": "4",
-        "GUNICORN_GRACEFUL_TIMEOUT": "10",
         "CELERY_WORKER_CONCURRENCY": "1",
-        # A heartbeat a second, so a test sees it advance without waiting minutes.
-        "BEAT_HEARTBEAT_INTERVAL": "1",
-        "BEAT_HEARTBEAT_MAX_AGE": "10",
+        **settings,
     }
     running = Stack(
         root=root, env=deploy_stack.stack_env(base), http_port=http_port, https_port=https_port, cert=cert
@@ -385,3 +372,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_r
         for pid, _ in alive(running.seen):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, stack_database: str, stack_redis: str) -> Iterator[Stack]:
+    with running_stack(
+        tmp_path_factory.mktemp("stack"),
+        stack_database,
+        stack_redis,
+        # Results let the tests see a task's answer; production needs none.
+        CELERY_RESULT_BACKEND=f"{stack_redis}/3",
+        NGINX_CLIENT_MAX_BODY_SIZE="1m",
+        NGINX_LIMIT_LOGIN_RATE="6r/m",
+        NGINX_LIMIT_LOGIN_BURST="3",
+        # Long enough that a test's second request finds the first one's answer still cached.
+        NGINX_MICROCACHE_TTL="30s",
+        # Django's own throttles out of the way: every 429 these tests see comes from nginx.
+        API_THROTTLE_LOGIN="100000/minute",
+        API_THROTTLE_ANON="100000/minute",
+        GUNICORN_THREADS="4",
+        GUNICORN_GRACEFUL_TIMEOUT="10",
+        # A heartbeat a second, so a test sees it advance without waiting minutes.
+        BEAT_HEARTBEAT_INTERVAL="1",
+        BEAT_HEARTBEAT_MAX_AGE="10",
+    ) as running:
+        yield running
