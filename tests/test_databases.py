@@ -1,35 +1,19 @@
 """One suite, three databases: what each engine is configured with, and what must hold on all."""
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
 from apps.users.models import User
 from apps.users.tests.factories import UserFactory
-from tests.test_settings import ROOT
-
-PRINT_DATABASE = (
-    "import json; from django.conf import settings as s; d = s.DATABASES['default'];"
-    "print(json.dumps({k: d.get(k) for k in ('ENGINE', 'OPTIONS', 'TEST', 'CONN_MAX_AGE')}))"
-)
+from tests.support.processes import settings_in_a_fresh_process
 
 
 def database_settings(url: str, **env: str) -> dict:
     """The default database's settings as a fresh process with this environment reads them."""
-    base = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", PRINT_DATABASE],
-        env={**base, "DJANGO_SETTINGS_MODULE": "config.settings.development", "DATABASE_URL": url, **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    return settings_in_a_fresh_process(
+        "{k: settings.DATABASES['default'].get(k) for k in ('ENGINE', 'OPTIONS', 'TEST', 'CONN_MAX_AGE')}",
+        DATABASE_URL=url,
+        **env,
     )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def test_mariadb_connections_use_utf8mb4_strict_mode_and_a_connect_timeout():

@@ -7,6 +7,7 @@ manager stops what it started.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -66,6 +67,27 @@ def alive(processes: set[ProcessId]) -> set[ProcessId]:
     """Those of `processes` still running (the same process, not a reuse of its pid)."""
     table = process_table()
     return {(pid, start) for pid, start in processes if pid in table and table[pid][1] == start}
+
+
+def settings_in_a_fresh_process(expression: str, **env: str) -> Any:
+    """`expression` (over `settings`) as a fresh process of the development profile reads it, with
+    only this environment: what a deployer's variables make of the settings, nothing inherited."""
+    code = f"import json; from django.conf import settings; print(json.dumps({expression}))"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "DJANGO_SETTINGS_MODULE": "config.settings.development",
+            **env,
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
