@@ -62,8 +62,13 @@ def check_cache() -> str:
     return "ok (files on this host)"
 
 
+def tasks_run_eagerly() -> bool:
+    """No broker: tasks run inside the web process, and there is no worker or beat to check."""
+    return settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL
+
+
 def check_broker() -> str:
-    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL:
+    if tasks_run_eagerly():
         return "ok (eager, no broker)"
     with Connection(settings.CELERY_BROKER_URL, connect_timeout=settings.HEALTH_CHECK_TIMEOUT) as connection:
         connection.ensure_connection(max_retries=1, timeout=settings.HEALTH_CHECK_TIMEOUT)
@@ -71,7 +76,7 @@ def check_broker() -> str:
 
 
 def check_beat() -> str:
-    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL:
+    if tasks_run_eagerly():
         return "ok (eager, no beat)"
     beats = beats_running()
     if beats is not None and beats.sending > 1:

@@ -17,7 +17,7 @@ from django.db import connection
 from django.http import HttpRequest
 
 from apps.core.data.cache import raw_client
-from apps.core.http.health import CheckResult, run_checks
+from apps.core.http.health import CheckResult, run_checks, tasks_run_eagerly
 from apps.core.tasks.monitoring import queue_depths
 
 # A worker that does not answer a ping within this long is reported as not answering.
@@ -74,10 +74,9 @@ def _redis_facts() -> list[tuple[str, str]]:
 
 
 def _broker_facts() -> list[tuple[str, str]]:
-    url = settings.CELERY_BROKER_URL
-    if settings.CELERY_TASK_ALWAYS_EAGER or not url:
+    if tasks_run_eagerly():
         return [("transport", "none: tasks run eagerly inside the web process")]
-    facts = [("transport", urlsplit(url).scheme)]
+    facts = [("transport", urlsplit(settings.CELERY_BROKER_URL).scheme)]
     depths = queue_depths()
     if depths is None:
         facts.append(("queues", "unknown (the broker did not answer)"))
@@ -87,7 +86,7 @@ def _broker_facts() -> list[tuple[str, str]]:
 
 
 def _workers() -> Battery:
-    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL:
+    if tasks_run_eagerly():
         return Battery("workers", "off", "none: tasks run eagerly inside the web process")
     from config.celery import app
 
@@ -108,7 +107,7 @@ def _workers() -> Battery:
 
 
 def _durability(result: CheckResult | None) -> Battery:
-    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL:
+    if tasks_run_eagerly():
         return Battery("broker durability", "off", "no broker: nothing queued to lose")
     return _checked("broker durability", result, [])
 
