@@ -194,9 +194,9 @@ def _postgres_base_url() -> str:
 
 
 @contextlib.contextmanager
-def fresh_database() -> Iterator[str]:
+def fresh_database(suffix: str = "") -> Iterator[str]:
     base = urlsplit(_postgres_base_url())
-    name = f"{base.path.strip('/') or 'app'}_bench_{os.getpid()}"
+    name = f"{base.path.strip('/') or 'app'}_bench_{os.getpid()}{suffix}"
     admin_url = urlunsplit(base._replace(path="/postgres"))
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -657,7 +657,8 @@ def scale_report(results: dict[str, Any]) -> str:
         f"when it began, on {machine['cpus']} CPUs. The same stack and cases at each size, uncached and "
         f"through Django, {settings['scale_rounds']} rounds of {settings['duration']} s "
         "each, medians of the rounds, and the same cases one request at a time in-process "
-        f"(p50 of {settings['scale_latency_requests']}). Target: that p50 at the large size at most "
+        f"(p50 of {settings['scale_latency_requests']}, the two sizes' databases in turn, median of "
+        f"{settings['scale_rounds']} turns). Target: that p50 at the large size at most "
         f"{SCALE_MAX_P50_RATIO} x the small size's.",
         "",
         *(
@@ -817,7 +818,7 @@ def bench(settings: Settings, processes: Processes, database_url: str, redis_url
     seconds = time.monotonic() - started
     print(f"bench: seeded in {seconds:.0f} s ({indexed} titles in autocomplete)", flush=True)
 
-    all_cases = cases(run_json(env, "bench.fixtures", str(DEEP_ROWS)))
+    all_cases = cases(fixtures(env))
     summaries = measure(settings, servers, all_cases, settings.rounds)
     processes.remember()
     print("bench: each middleware's cost, in-process", flush=True)
@@ -838,50 +839,88 @@ SCALE_MAX_P50_RATIO = 1.25
 def bench_scale(
     settings: Settings, processes: Processes, database_url: str, redis_url: str
 ) -> dict[str, Any]:
-    """The scale cases at each size in turn, on one table grown between them, then large / small."""
+    """The scale cases under wrk at each size in turn, on one table grown between them; then the judge,
+    one request at a time in-process, alternating between that table and a twin database of the
+    smallest size, so that the machine's other load weighs on both sizes alike."""
     env, servers = start_servers(processes, database_url, redis_url, SCALE_OUT)
     manage(env, "seed_demo", "--articles", "0", "--users", "20", "--seed", "8")
     sizes: list[dict[str, Any]] = []
     for articles, titles in zip(settings.scale_articles, settings.scale_titles, strict=True):
         print(f"bench-scale: growing the table to {articles:,} articles (COPY)", flush=True)
-        seeded = run_json(env, "bench.seed_copy", str(articles))
-        began = time.monotonic()
-        indexed = run_json(env, "bench.fill_autocomplete", str(titles))["titles"]
-        index_seconds = time.monotonic() - began
-        print(
-            f"bench-scale: {seeded['added']:,} rows in {seeded['seconds']:.0f} s, "
-            f"{indexed:,} autocomplete titles in {index_seconds:.0f} s",
-            flush=True,
-        )
-        scale_cases = [case for case in cases(run_json(env, "bench.fixtures", str(DEEP_ROWS))) if case.scale]
-        summaries = measure(settings, servers, scale_cases, settings.scale_rounds)
+        size, scale_cases = grow_to(env, articles, titles)
+        size["cases"] = measure(settings, servers, scale_cases, settings.scale_rounds)
         processes.remember()
-        print("bench-scale: one request at a time, in-process", flush=True)
-        one_at_a_time = [
-            {"name": case.name, "path": case.path, "headers": case.header_dict}
-            for case in scale_cases
-            if case.server != "ceiling"
-        ]
-        latencies = run_json(
-            dict(env, DJANGO_SETTINGS_MODULE=BENCH_SETTINGS),
-            "bench.latency",
-            str(settings.scale_latency_requests),
-            stdin=json.dumps(one_at_a_time),
+        size["celery_roundtrip"] = run_json(
+            env, "bench.celery_probe", "roundtrip", str(settings.celery_roundtrips)
         )
+        sizes.append(size)
+    with fresh_database("_small") as small_url:
+        print(f"bench-scale: a twin database at {settings.scale_articles[0]:,} articles", flush=True)
+        small_env = dict(
+            env, DATABASE_URL=small_url, CACHE_KEY_PREFIX="small", AUTOCOMPLETE_KEY_PREFIX="small"
+        )
+        manage(small_env, "migrate", "--no-input")
+        manage(small_env, "seed_demo", "--articles", "0", "--users", "20", "--seed", "8")
+        _, small_cases = grow_to(small_env, settings.scale_articles[0], settings.scale_titles[0])
+        print("bench-scale: one request at a time, in-process, the two sizes in turn", flush=True)
+        judged = one_at_a_time(settings, [(small_env, small_cases), (env, scale_cases)])
+    for size, latencies in zip((sizes[0], sizes[-1]), judged, strict=True):
         for name, latency in latencies.items():
-            summaries[name]["in_process"] = latency
-        celery = run_json(env, "bench.celery_probe", "roundtrip", str(settings.celery_roundtrips))
-        sizes.append(
-            {
-                "articles": articles,
-                "autocomplete_titles": indexed,
-                "seed_seconds": seeded["seconds"],
-                "index_seconds": round(index_seconds, 1),
-                "cases": summaries,
-                "celery_roundtrip": celery,
-            }
-        )
+            size["cases"][name]["in_process"] = latency
     return {"sizes": sizes, "growth": growth(sizes[0], sizes[-1])}
+
+
+def fixtures(env: dict[str, str]) -> dict[str, Any]:
+    return run_json(env, "bench.fixtures", str(DEEP_ROWS))
+
+
+def grow_to(env: dict[str, str], articles: int, titles: int) -> tuple[dict[str, Any], list[Case]]:
+    """Grow the articles table of env's database to `articles` and the autocomplete index to `titles`;
+    how long that took, and the scale cases for that data."""
+    seeded = run_json(env, "bench.seed_copy", str(articles))
+    began = time.monotonic()
+    indexed = run_json(env, "bench.fill_autocomplete", str(titles))["titles"]
+    index_seconds = time.monotonic() - began
+    print(
+        f"bench-scale: {seeded['added']:,} rows in {seeded['seconds']:.0f} s, "
+        f"{indexed:,} autocomplete titles in {index_seconds:.0f} s",
+        flush=True,
+    )
+    return {
+        "articles": articles,
+        "autocomplete_titles": indexed,
+        "seed_seconds": seeded["seconds"],
+        "index_seconds": round(index_seconds, 1),
+    }, [case for case in cases(fixtures(env)) if case.scale]
+
+
+def one_at_a_time(
+    settings: Settings, sizes: list[tuple[dict[str, str], list[Case]]]
+) -> list[dict[str, dict[str, float]]]:
+    """bench/latency.py on each size in turn, `scale_rounds` times; per size, each case's medians."""
+    rounds: list[list[dict[str, dict[str, float]]]] = [[] for _ in sizes]
+    for _ in range(settings.scale_rounds):
+        for measured, (env, size_cases) in zip(rounds, sizes, strict=True):
+            payload = [
+                {"name": case.name, "path": case.path, "headers": case.header_dict}
+                for case in size_cases
+                if case.scale and case.server != "ceiling"
+            ]
+            measured.append(
+                run_json(
+                    dict(env, DJANGO_SETTINGS_MODULE=BENCH_SETTINGS),
+                    "bench.latency",
+                    str(settings.scale_latency_requests),
+                    stdin=json.dumps(payload),
+                )
+            )
+    return [
+        {
+            name: {key: statistics.median(one[name][key] for one in measured) for key in measured[0][name]}
+            for name in measured[0]
+        }
+        for measured in rounds
+    ]
 
 
 def growth(small: dict[str, Any], large: dict[str, Any]) -> dict[str, dict[str, Any]]:
