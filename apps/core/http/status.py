@@ -44,7 +44,7 @@ def _state(result: CheckResult | None) -> str:
     if result is None:
         return "off"
     if result.ok:
-        return "off" if "(eager" in result.detail else "ok"
+        return "off" if result.name in {"broker", "beat"} and tasks_run_eagerly() else "ok"
     return "down" if result.required else "warn"
 
 
