@@ -27,6 +27,8 @@ class StockAuthorSerializer(serializers.ModelSerializer[User]):
 
 class StockArticleSerializer(serializers.ModelSerializer[Article]):
     author = StockAuthorSerializer(read_only=True)
+    # The page's address, which the project's list also gives for each article.
+    url = serializers.CharField(source="get_absolute_url", read_only=True)
 
     class Meta:
         model = Article
@@ -41,6 +43,7 @@ class StockArticleSerializer(serializers.ModelSerializer[Article]):
             "published_at",
             "created_at",
             "updated_at",
+            "url",
         ]
 
 
