@@ -29,7 +29,9 @@ from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
-RESTART_DEADLINE = 15
+# Seconds, not minutes: a restarted gunicorn imports Django before it answers, which a loaded
+# 2-core machine has taken more than 10 s to do.
+RESTART_DEADLINE = 30
 
 
 def test_health_check_answers_200_through_nginx(stack: Stack):
@@ -465,11 +467,11 @@ def _ping_through_the_broker(stack: Stack, timeout: float) -> str:
 
 @pytest.mark.parametrize("program", ["web", "worker", "beat", "nginx"])
 @pytest.mark.faults
-def test_supervisor_restarts_a_program_killed_with_sigkill_and_the_stack_answers_within_15_s(
+def test_supervisor_restarts_a_program_killed_with_sigkill_and_the_stack_answers_within_30_s(
     stack: Stack, program: str
 ):
     """Broke: one program of the production stack (gunicorn, the worker, beat or nginx), SIGKILLed.
-    Saw: supervisord started it again and the stack answered /healthz within 15 s; a killed worker's
+    Saw: supervisord started it again and the stack answered /healthz within 30 s; a killed worker's
     replacement runs tasks.
     Lost: nothing; the restarted program serves as before.
     """
@@ -491,8 +493,8 @@ def test_supervisor_restarts_a_program_killed_with_sigkill_and_the_stack_answers
     assert stack.healthy()
     assert time.monotonic() - started < RESTART_DEADLINE
     if program == "worker":
-        # The new worker consumes the queue (it may still be connecting: allow it the time).
-        assert _ping_through_the_broker(stack, timeout=30) == "pong"
+        # The new worker consumes the queue (it may still be starting: allow it a cold start's time).
+        assert _ping_through_the_broker(stack, timeout=90) == "pong"
     stack.remember()
 
 

@@ -44,6 +44,12 @@ def paused(server: RedisServer) -> Iterator[None]:
         server.resume()
 
 
+def with_margin(bound: float) -> float:
+    """Half the bound, and at least 3 s: the request's own work on one loaded worker comes on top of
+    the timeouts, and still tells seconds from the 15 s or more that retries would cost."""
+    return bound + max(bound / 2, 3.0)
+
+
 def publish(web, article: Article, token: str) -> tuple[int, float]:
     started = time.monotonic()
     reply = web.request(
@@ -58,7 +64,7 @@ def test_a_write_request_with_a_hung_redis_answers_within_the_documented_bound(l
     kernel accepts connections, nothing answers) after the app had used it, for one publish.
     Saw: the publish answered 200 with the article published, within the bound of docs/tasks.md for
     what it waits on (two tasks x (CELERY_BROKER_CONNECTION_TIMEOUT + CELERY_BROKER_SOCKET_TIMEOUT),
-    four cache round trips x REDIS_SOCKET_TIMEOUT) plus half of it as a margin for a busy machine.
+    four cache round trips x REDIS_SOCKET_TIMEOUT) plus a margin for a busy machine.
     Lost: nothing; the article is published in the database, and the tasks that could not be
     queued are logged for the sweeps.
     """
@@ -83,7 +89,7 @@ def test_a_write_request_with_a_hung_redis_answers_within_the_documented_bound(l
         print(f"\n{hung} hung: publish answered {status} in {elapsed:.2f} s; documented bound {bound:.2f} s")
         assert status == 200
         assert Article.objects.get(pk=article.pk).is_published
-        assert elapsed <= bound * 1.5
+        assert elapsed <= with_margin(bound)
         if hung != "cache":
             assert "could not queue task apps.articles.tasks.notify_author_published" in web.log()
 
@@ -92,7 +98,7 @@ def test_a_write_request_with_a_silent_broker_and_cache_answers_within_the_docum
     """Broke: cache and broker pointed at a server that accepts connections and never answers,
     from the first request on (no connection opened before the hang).
     Saw: the publish answered 200 within the bound of docs/tasks.md (two tasks queued, four cache round
-    trips) plus half of it as a margin.
+    trips) plus a margin for a busy machine.
     Lost: nothing; the article is published in the database.
     """
     author = UserFactory()
@@ -111,4 +117,4 @@ def test_a_write_request_with_a_silent_broker_and_cache_answers_within_the_docum
     print(f"\nsilent server: publish answered {status} in {elapsed:.2f} s; documented bound {bound:.2f} s")
     assert status == 200
     assert Article.objects.get(pk=article.pk).is_published
-    assert elapsed <= bound * 1.5
+    assert elapsed <= with_margin(bound)
