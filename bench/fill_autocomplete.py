@@ -37,7 +37,5 @@ def titles(total: int) -> Iterator[Article]:
 
 
 if __name__ == "__main__":
-    # Smaller pipelines than the product's: at a million titles on a busy machine, one of 5,000
-    # entries can outlast the Redis client's read timeout.
-    count = autocomplete.rebuild(titles(int(sys.argv[1])), batch_size=1_000)
+    count = autocomplete.rebuild(titles(int(sys.argv[1])))
     print(f'BENCH_JSON {{"titles": {count}}}')
