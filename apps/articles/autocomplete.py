@@ -94,8 +94,11 @@ def index_article(article_id: int, article: Article | None) -> None:
     pipeline.execute()
 
 
-def rebuild(articles: Iterable[Article], batch_size: int = 5_000) -> int:
-    """Replace the whole index with `articles`; readers see the old index until the swap."""
+def rebuild(articles: Iterable[Article], batch_size: int = 1_000) -> int:
+    """Replace the whole index with `articles`; readers see the old index until the swap.
+
+    Each batch is one pipeline, which must answer within REDIS_SOCKET_TIMEOUT like any request's
+    call: at a million titles on a busy host, batches of 5,000 timed out and the rebuild never ended."""
     redis_client = client()
     if redis_client is None:
         raise RuntimeError("No Redis configured for autocomplete (AUTOCOMPLETE_REDIS_URL / REDIS_URL).")
