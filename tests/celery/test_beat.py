@@ -41,7 +41,10 @@ def worker_and_beat(env, log_dir, django_db_blocker) -> Iterator[tuple[CeleryPro
     beat = start_celery("beat", env, log_dir)
     try:
         worker.wait_until_ready()
-        beat.wait_until_ready()
+        # Until its first send, beat is still loading the schedule from the tables that each test's
+        # teardown empties: on SQLite it read an entry whose interval was gone and crashed, or read
+        # none and never sent. Once loaded, it keeps the schedule in memory.
+        beat.wait_for_log("Sending due task core.beat-heartbeat", timeout=90)
         yield worker, beat
     finally:
         beat.stop()
@@ -104,17 +107,18 @@ def _on_private_postgres(env: dict[str, str]) -> Iterator[dict[str, str]]:
         yield private
 
 
-def _second_beat_stands_by(worker: CeleryProcess, env: dict[str, str], log_dir) -> None:
+def _second_beat_stands_by(env: dict[str, str], log_dir) -> None:
     with celery("beat", env, log_dir) as second:
         second.wait_for_log("stands by and sends nothing", timeout=30)
+    # Only the second beat's own log tells what it sent: the worker's guard also skips the copy a
+    # first beat sent as it started (seen once in 8 runs), which is not what this test is about.
     assert "Sending due task" not in second.log()
-    assert "skipping beat_heartbeat" not in worker.log(), "a heartbeat ran twice"
 
 
 def test_a_second_beat_started_by_mistake_stands_by_and_sends_nothing(request, env, log_dir):
     if not settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        worker, _ = request.getfixturevalue("worker_and_beat")
-        _second_beat_stands_by(worker, env, log_dir)
+        request.getfixturevalue("worker_and_beat")
+        _second_beat_stands_by(env, log_dir)
         return
     # SQLite admits one writer at a time and both beats write their schedule state to it. Two beats
     # is a production mistake, and
@@ -122,10 +126,10 @@ def test_a_second_beat_started_by_mistake_stands_by_and_sends_nothing(request, e
     # PostgreSQL cluster, with a worker and a first beat of its own, instead of being skipped.
     with (
         _on_private_postgres(env) as private,
-        celery("worker", private, log_dir, "--concurrency=1") as worker,
+        celery("worker", private, log_dir, "--concurrency=1"),
         celery("beat", private, log_dir),
     ):
-        _second_beat_stands_by(worker, private, log_dir)
+        _second_beat_stands_by(private, log_dir)
 
 
 @pytest.mark.faults
