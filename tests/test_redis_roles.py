@@ -8,10 +8,7 @@ where each key landed.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -22,7 +19,7 @@ from django.conf import settings
 
 from apps.users.tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.net import closed_port
-from tests.support.processes import database_url, manage
+from tests.support.processes import database_url, manage, settings_in_a_fresh_process
 from tests.support.redis_servers import redis_sentinel, redis_server
 from tests.support.waiting import wait_until
 
@@ -63,25 +60,11 @@ def sessions_redis() -> Iterator[int]:
 
 
 def test_every_role_defaults_to_its_own_database_of_redis_url():
-    code = (
-        "import json; from django.conf import settings as s;"
-        "print(json.dumps([s.CACHES['default']['LOCATION'], s.SESSION_CACHE_ALIAS,"
-        " s.CELERY_BROKER_URL]))"
+    roles = settings_in_a_fresh_process(
+        "[settings.CACHES['default']['LOCATION'], settings.SESSION_CACHE_ALIAS, settings.CELERY_BROKER_URL]",
+        REDIS_URL="redis://redis.internal:6379",
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env={
-            "PATH": os.environ["PATH"],
-            "DJANGO_SETTINGS_MODULE": "config.settings.development",
-            "REDIS_URL": "redis://redis.internal:6379",
-        },
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [
+    assert roles == [
         "redis://redis.internal:6379/0",
         "default",
         "redis://redis.internal:6379/1",
