@@ -911,20 +911,25 @@ def one_at_a_time(
     settings: Settings, sizes: list[tuple[dict[str, str], list[Case]]]
 ) -> list[dict[str, dict[str, float]]]:
     """bench/latency.py on each size in turn, `scale_rounds` times; per size, each case's medians."""
-    rounds: list[list[dict[str, dict[str, float]]]] = [[] for _ in sizes]
-    for _ in range(settings.scale_rounds):
-        for measured, (env, size_cases) in zip(rounds, sizes, strict=True):
-            payload = [
+    payloads = [
+        json.dumps(
+            [
                 {"name": case.name, "path": case.path, "headers": case.header_dict}
                 for case in size_cases
-                if case.scale and case.server != "ceiling"
+                if case.server != "ceiling"
             ]
+        )
+        for _, size_cases in sizes
+    ]
+    rounds: list[list[dict[str, dict[str, float]]]] = [[] for _ in sizes]
+    for _ in range(settings.scale_rounds):
+        for measured, (env, _), payload in zip(rounds, sizes, payloads, strict=True):
             measured.append(
                 run_json(
                     dict(env, DJANGO_SETTINGS_MODULE=BENCH_SETTINGS),
                     "bench.latency",
                     str(settings.scale_latency_requests),
-                    stdin=json.dumps(payload),
+                    stdin=payload,
                 )
             )
     return [
